@@ -1,0 +1,161 @@
+/**
+ * Builds raw BTF: types appended as records, strings deduplicated in
+ * first-use order (a string the base already holds is referenced there, as
+ * libbpf's btf__add_str does for split BTF).
+ */
+import { Btf } from './btf.js';
+import { FIXED_SIZE, Kind, LAYOUT, makeInfo } from './kinds.js';
+
+class GrowBuf {
+  bytes: Uint8Array;
+  len = 0;
+  constructor(cap: number) {
+    this.bytes = new Uint8Array(Math.max(cap, 64));
+  }
+  reserve(n: number): number {
+    const need = this.len + n;
+    if (need > this.bytes.length) {
+      let cap = this.bytes.length * 2;
+      while (cap < need) cap *= 2;
+      const g = new Uint8Array(cap);
+      g.set(this.bytes.subarray(0, this.len));
+      this.bytes = g;
+    }
+    const at = this.len;
+    this.len = need;
+    return at;
+  }
+  view(): Uint8Array {
+    return this.bytes.subarray(0, this.len);
+  }
+}
+
+export class BtfBuilder {
+  readonly base: Btf | null;
+  readonly littleEndian: boolean;
+  readonly startId: number;
+  readonly startStrOff: number;
+  private readonly typesBuf: GrowBuf;
+  private readonly strBuf: GrowBuf;
+  private readonly strMap = new Map<string, number>();
+  private recOffsets: number[] = [];
+  private dv: DataView;
+
+  constructor(base: Btf | null, littleEndian: boolean, sizeHint = 4096) {
+    this.base = base;
+    this.littleEndian = littleEndian;
+    this.startId = base ? base.typeCount : 1;
+    this.startStrOff = base ? base.strEnd : 0;
+    this.typesBuf = new GrowBuf(sizeHint);
+    this.strBuf = new GrowBuf(sizeHint >> 1);
+    this.dv = new DataView(this.typesBuf.bytes.buffer);
+    if (!base) {
+      // A base BTF's string section starts with the empty string.
+      this.strBuf.reserve(1);
+    }
+  }
+
+  /** Id the next appended type gets. */
+  get nextId(): number {
+    return this.startId + this.recOffsets.length;
+  }
+
+  /** Offset of `s`, adding it if neither the base nor this builder has it. */
+  addString(s: string): number {
+    if (s === '') return 0;
+    const own = this.strMap.get(s);
+    if (own !== undefined) return own;
+    if (this.base) {
+      const b = this.base.findString(s);
+      if (b >= 0) return b;
+    }
+    const bytes = Buffer.from(s, 'latin1');
+    const at = this.strBuf.reserve(bytes.length + 1);
+    this.strBuf.bytes.set(bytes, at);
+    this.strBuf.bytes[at + bytes.length] = 0;
+    const off = this.startStrOff + at;
+    this.strMap.set(s, off);
+    return off;
+  }
+
+  private grow(n: number): number {
+    const at = this.typesBuf.reserve(n);
+    if (this.dv.buffer !== this.typesBuf.bytes.buffer) this.dv = new DataView(this.typesBuf.bytes.buffer);
+    this.recOffsets.push(at);
+    return at;
+  }
+
+  getU32(pos: number): number {
+    return this.dv.getUint32(pos, this.littleEndian);
+  }
+
+  setU32(pos: number, v: number): void {
+    this.dv.setUint32(pos, v, this.littleEndian);
+  }
+
+  /** Byte offset of the record of a type this builder added. */
+  recordOffset(id: number): number {
+    return this.recOffsets[id - this.startId]!;
+  }
+
+  /**
+   * Copy type `id` of `src` (its record bytes; type ids are left as they are
+   * for the caller to renumber), re-adding each string it names. `strCache`
+   * remembers source offset -> new offset across calls.
+   */
+  copyType(src: Btf, id: number, strCache?: Map<number, number>): number {
+    const rec = src.record(id);
+    const newId = this.nextId;
+    const at = this.grow(rec.length);
+    this.typesBuf.bytes.set(rec, at);
+    const delta = at - src.off(id);
+    src.forEachStrField(id, (pos) => {
+      const off = src.u32(pos);
+      if (off === 0) return;
+      let mapped = strCache?.get(off);
+      if (mapped === undefined) {
+        mapped = this.addString(src.str(off));
+        strCache?.set(off, mapped);
+      }
+      this.setU32(pos + delta, mapped);
+    });
+    return newId;
+  }
+
+  /** Add a record with the common header and no vlen entries. */
+  addSimple(kind: number, name: string, kflag: boolean, sizeOrType: number, extra?: readonly number[]): number {
+    const l = LAYOUT[kind]!;
+    const id = this.nextId;
+    const nameOff = this.addString(name);
+    const at = this.grow(FIXED_SIZE[kind]!);
+    this.setU32(at, nameOff);
+    this.setU32(at + 4, makeInfo(kind, 0, kflag));
+    this.setU32(at + 8, sizeOrType);
+    for (let i = 0; i < l.extra / 4; i++) this.setU32(at + 12 + i * 4, extra?.[i] ?? 0);
+    return id;
+  }
+
+  /** A member-less STRUCT or UNION of the given size. */
+  addCompositeShell(kind: Kind.STRUCT | Kind.UNION, name: string, size: number): number {
+    return this.addSimple(kind, name, false, size);
+  }
+
+  /** A member-less ENUM of the given size. */
+  addEnumShell(name: string, size: number): number {
+    return this.addSimple(Kind.ENUM, name, false, size);
+  }
+
+  /** Type section built so far (a view). */
+  typesView(): Uint8Array {
+    return this.typesBuf.view();
+  }
+
+  stringsView(): Uint8Array {
+    return this.strBuf.view();
+  }
+
+  /** A parsed Btf over copies of what was built. */
+  build(): Btf {
+    return Btf.fromSections(this.typesBuf.view().slice(), this.strBuf.view().slice(), this.littleEndian, this.base);
+  }
+}

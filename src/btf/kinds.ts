@@ -1,0 +1,119 @@
+/** BTF kinds and the per-kind record layout table every algorithm in modbtf is driven by. */
+
+export const BTF_MAGIC = 0xeb9f;
+export const BTF_VERSION = 1;
+export const BTF_HEADER_LEN = 24;
+
+export const enum Kind {
+  UNKN = 0,
+  INT = 1,
+  PTR = 2,
+  ARRAY = 3,
+  STRUCT = 4,
+  UNION = 5,
+  ENUM = 6,
+  FWD = 7,
+  TYPEDEF = 8,
+  VOLATILE = 9,
+  CONST = 10,
+  RESTRICT = 11,
+  FUNC = 12,
+  FUNC_PROTO = 13,
+  VAR = 14,
+  DATASEC = 15,
+  FLOAT = 16,
+  DECL_TAG = 17,
+  TYPE_TAG = 18,
+  ENUM64 = 19,
+}
+
+export const KIND_MAX = 19;
+
+export const KIND_NAMES: readonly string[] = [
+  'UNKN', 'INT', 'PTR', 'ARRAY', 'STRUCT', 'UNION', 'ENUM', 'FWD', 'TYPEDEF', 'VOLATILE',
+  'CONST', 'RESTRICT', 'FUNC', 'FUNC_PROTO', 'VAR', 'DATASEC', 'FLOAT', 'DECL_TAG',
+  'TYPE_TAG', 'ENUM64',
+];
+
+export function kindName(kind: number): string {
+  return KIND_NAMES[kind] ?? `UNKNOWN(${kind})`;
+}
+
+/**
+ * Layout of one kind's record after the common 12-byte `struct btf_type`
+ * (name_off, info, size/type):
+ * - `typeIsId`: the u32 at +8 is a type id (else a size, or unused);
+ * - `extra`: fixed bytes after the common part;
+ * - `extraIds`: offsets (from the record start) of type ids inside `extra`;
+ * - `member`: bytes per vlen entry (0 when vlen carries no entries);
+ * - `memberIds` / `memberStrs`: offsets inside one entry of type ids / string offsets.
+ * The common name_off at +0 is a string offset for every kind.
+ */
+export interface KindLayout {
+  readonly typeIsId: boolean;
+  readonly extra: number;
+  readonly extraIds: readonly number[];
+  readonly member: number;
+  readonly memberIds: readonly number[];
+  readonly memberStrs: readonly number[];
+}
+
+const L = (
+  typeIsId: boolean, extra: number, extraIds: number[], member: number,
+  memberIds: number[], memberStrs: number[],
+): KindLayout => ({ typeIsId, extra, extraIds, member, memberIds, memberStrs });
+
+export const LAYOUT: readonly (KindLayout | undefined)[] = [
+  undefined,
+  /* INT        */ L(false, 4, [], 0, [], []),
+  /* PTR        */ L(true, 0, [], 0, [], []),
+  /* ARRAY      */ L(false, 12, [12, 16], 0, [], []),
+  /* STRUCT     */ L(false, 0, [], 12, [4], [0]),
+  /* UNION      */ L(false, 0, [], 12, [4], [0]),
+  /* ENUM       */ L(false, 0, [], 8, [], [0]),
+  /* FWD        */ L(false, 0, [], 0, [], []),
+  /* TYPEDEF    */ L(true, 0, [], 0, [], []),
+  /* VOLATILE   */ L(true, 0, [], 0, [], []),
+  /* CONST      */ L(true, 0, [], 0, [], []),
+  /* RESTRICT   */ L(true, 0, [], 0, [], []),
+  /* FUNC       */ L(true, 0, [], 0, [], []),
+  /* FUNC_PROTO */ L(true, 0, [], 8, [4], [0]),
+  /* VAR        */ L(true, 4, [], 0, [], []),
+  /* DATASEC    */ L(false, 0, [], 12, [0], []),
+  /* FLOAT      */ L(false, 0, [], 0, [], []),
+  /* DECL_TAG   */ L(true, 4, [], 0, [], []),
+  /* TYPE_TAG   */ L(true, 0, [], 0, [], []),
+  /* ENUM64     */ L(false, 0, [], 12, [], [0]),
+];
+
+/** Fixed record size (12 + extra) per kind, 0 for invalid kinds. */
+export const FIXED_SIZE = new Uint8Array(32);
+/** Bytes per vlen entry per kind. */
+export const MEMBER_SIZE = new Uint8Array(32);
+for (let k = 1; k <= KIND_MAX; k++) {
+  const l = LAYOUT[k]!;
+  FIXED_SIZE[k] = 12 + l.extra;
+  MEMBER_SIZE[k] = l.member;
+}
+
+export function infoKind(info: number): number {
+  return (info >>> 24) & 0x1f;
+}
+export function infoVlen(info: number): number {
+  return info & 0xffff;
+}
+export function infoKflag(info: number): boolean {
+  return (info >>> 31) !== 0;
+}
+export function makeInfo(kind: number, vlen: number, kflag: boolean): number {
+  return ((kflag ? 0x80000000 : 0) | ((kind & 0x1f) << 24) | (vlen & 0xffff)) >>> 0;
+}
+
+/** BTF_INT encoding bits (in the u32 following an INT record). */
+export const INT_SIGNED = 1;
+export const INT_CHAR = 2;
+export const INT_BOOL = 4;
+
+export function isComposite(kind: number): boolean {
+  return kind === Kind.STRUCT || kind === Kind.UNION;
+}
