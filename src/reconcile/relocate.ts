@@ -1,0 +1,329 @@
+/**
+ * Relocate split BTF from its distilled base onto a full target base BTF.
+ * The mapping rules and the resulting bytes follow libbpf's btf__relocate()
+ * and the kernel's kernel/bpf/btf_relocate.c; unlike them, every distilled
+ * type that cannot be mapped is reported, each with its reason.
+ */
+import { Btf } from '../btf/btf.js';
+import { Kind, INT_BOOL, INT_CHAR, INT_SIGNED, kindName } from '../btf/kinds.js';
+import { ModbtfError } from '../errors.js';
+
+export type ProblemReason = 'missing' | 'kind' | 'size' | 'ambiguous';
+
+export interface RelocationProblem {
+  /** Id in the distilled base. */
+  id: number;
+  kind: number;
+  name: string;
+  size: number;
+  /** The split embeds this struct/union by value, so its size must match. */
+  embedded: boolean;
+  reason: ProblemReason;
+  /** Target ids involved (the candidates that matched, or the near misses). */
+  candidates: number[];
+  /** What is wrong, in words. */
+  detail: string;
+}
+
+export interface RelocationPlan {
+  /** Id in the split's id space (distilled base + split) -> id on the target. */
+  idMap: Uint32Array;
+  /** Distilled-base string offset -> target string offset (0: unmapped). */
+  strMap: Map<number, number>;
+  problems: RelocationProblem[];
+}
+
+interface TargetIndex {
+  /** Named INT/FLOAT/ENUM/ENUM64/FWD/STRUCT/UNION types by name, ids ascending. */
+  byName: Map<string, number[]>;
+}
+
+const indexCache = new WeakMap<Btf, TargetIndex>();
+
+function isCandidateKind(kind: number): boolean {
+  switch (kind) {
+    case Kind.INT: case Kind.FLOAT: case Kind.ENUM: case Kind.ENUM64: case Kind.FWD:
+    case Kind.STRUCT: case Kind.UNION:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Name index of a target base BTF, built once per Btf and reused across modules. */
+export function targetIndex(target: Btf): TargetIndex {
+  let idx = indexCache.get(target);
+  if (idx) return idx;
+  const byName = new Map<string, number[]>();
+  const strNames = new Map<number, string>();
+  for (let id = 1; id < target.typeCount; id++) {
+    const nameOff = target.nameOff(id);
+    if (nameOff === 0 || !isCandidateKind(target.kind(id))) continue;
+    let name = strNames.get(nameOff);
+    if (name === undefined) {
+      name = target.str(nameOff);
+      strNames.set(nameOff, name);
+    }
+    const list = byName.get(name);
+    if (list) list.push(id);
+    else byName.set(name, [id]);
+  }
+  idx = { byName };
+  indexCache.set(target, idx);
+  return idx;
+}
+
+function intEncoding(btf: Btf, id: number): number {
+  const o = btf.owner(id);
+  return (o.u32(o.off(id) + 12) >>> 24) & 0x0f;
+}
+
+function encodingName(enc: number): string {
+  if (enc & INT_SIGNED) return 'signed';
+  if (enc & INT_CHAR) return 'char';
+  if (enc & INT_BOOL) return 'bool';
+  return 'unsigned';
+}
+
+/** Mark distilled struct/union ids embedded by value in a split struct/union. */
+function markEmbedded(split: Btf, nrDist: number): Uint8Array {
+  const embedded = new Uint8Array(nrDist);
+  const maxSteps = split.typeCount;
+  // libbpf and the kernel scan ids [nrDist, nrSplitTypes) here, which misses
+  // the last nrDist split types; every split type is checked here, so a
+  // changed embedded struct is refused instead of silently mapped.
+  for (let id = split.startId; id < split.typeCount; id++) {
+    const kind = split.kind(id);
+    if (kind !== Kind.STRUCT && kind !== Kind.UNION) continue;
+    split.forEachIdField(id, (pos) => {
+      let next = split.u32(pos);
+      for (let steps = 0; next !== 0 && steps < maxSteps; steps++) {
+        const k = split.kind(next);
+        if (k === Kind.CONST || k === Kind.RESTRICT || k === Kind.VOLATILE || k === Kind.TYPEDEF || k === Kind.TYPE_TAG) {
+          next = split.sizeOrType(next);
+        } else if (k === Kind.ARRAY) {
+          const o = split.owner(next);
+          next = o.u32(o.off(next) + 12);
+        } else {
+          if ((k === Kind.STRUCT || k === Kind.UNION) && next < nrDist) embedded[next] = 1;
+          break;
+        }
+      }
+    });
+  }
+  return embedded;
+}
+
+/** Check the distilled base holds only what distill makes: named INT/FLOAT/ENUM/STRUCT/UNION/FWD. */
+function validateDistilledBase(dist: Btf): void {
+  for (let id = 1; id < dist.typeCount; id++) {
+    const kind = dist.kind(id);
+    switch (kind) {
+      case Kind.INT: case Kind.FLOAT: case Kind.ENUM: case Kind.STRUCT: case Kind.UNION: case Kind.FWD:
+        if (dist.nameOff(id) !== 0) break;
+        throw dist.error('E_RELOCATE', `${kindName(kind)} is anonymous, which a distilled base must not hold`, id);
+      default:
+        throw dist.error('E_RELOCATE', `${kindName(kind)} '${dist.name(id)}' is a kind a distilled base must not hold`, id);
+    }
+  }
+}
+
+/**
+ * Work out where every distilled-base type goes on `target`, without
+ * changing anything. `split` is split BTF whose base is a distilled base.
+ */
+export function planRelocation(split: Btf, target: Btf): RelocationPlan {
+  const dist = split.base;
+  if (!dist) throw split.error('E_NOT_DISTILLED', 'BTF has no distilled base to relocate from');
+  if (target.base) throw target.error('E_RELOCATE', 'target BTF must be a base BTF (vmlinux), not split BTF');
+  validateDistilledBase(dist);
+  const nrDist = dist.typeCount;
+  const nrBase = target.typeCount;
+  const idMap = new Uint32Array(split.typeCount);
+  for (let id = nrDist; id < split.typeCount; id++) idMap[id] = id + nrBase - nrDist;
+
+  const embedded = markEmbedded(split, nrDist);
+  const { byName } = targetIndex(target);
+  const problems: RelocationProblem[] = [];
+  // name_off of the target type matched last, per distilled name_off (libbpf's str_map).
+  const strBest = new Map<number, number>();
+
+  for (let d = 1; d < nrDist; d++) {
+    const dKind = dist.kind(d);
+    const dNameOff = dist.nameOff(d);
+    const name = dist.str(dNameOff);
+    const dSize = dist.sizeOrType(d);
+    const isEmb = embedded[d] === 1;
+    const cands = byName.get(name) ?? [];
+    // Composites sharing a name_off in the target must also match on size.
+    let compositeCount: Map<number, number> | null = null;
+    const matches: number[] = [];
+    const nearMisses: number[] = [];
+    let sizeMiss = false;
+    for (const t of cands) {
+      const tKind = target.kind(t);
+      const tSize = target.sizeOrType(t);
+      let needsSize: boolean;
+      switch (tKind) {
+        case Kind.INT: case Kind.FLOAT: case Kind.ENUM: case Kind.ENUM64:
+          needsSize = true;
+          break;
+        case Kind.FWD:
+          needsSize = false;
+          break;
+        default: {
+          if (!compositeCount) {
+            compositeCount = new Map();
+            for (const c of cands) {
+              const ck = target.kind(c);
+              if (ck === Kind.STRUCT || ck === Kind.UNION) {
+                const no = target.nameOff(c);
+                compositeCount.set(no, (compositeCount.get(no) ?? 0) + 1);
+              }
+            }
+          }
+          needsSize = (compositeCount.get(target.nameOff(t)) ?? 0) > 1;
+        }
+      }
+      let ok: boolean;
+      switch (dKind) {
+        case Kind.FWD:
+          ok = tKind === Kind.FWD ? target.kflag(t) === dist.kflag(d)
+            : tKind === Kind.STRUCT ? !dist.kflag(d)
+              : tKind === Kind.UNION ? dist.kflag(d) : false;
+          break;
+        case Kind.INT:
+          ok = tKind === Kind.INT && intEncoding(target, t) === intEncoding(dist, d);
+          break;
+        case Kind.FLOAT:
+          ok = tKind === Kind.FLOAT;
+          break;
+        case Kind.ENUM:
+          ok = tKind === Kind.ENUM || tKind === Kind.ENUM64;
+          break;
+        default: // STRUCT, UNION: any candidate of that name, by size when embedded
+          ok = true;
+          if (isEmb && tSize !== dSize) {
+            ok = false;
+            sizeMiss = true;
+          }
+      }
+      if (ok && needsSize && tSize !== dSize) {
+        ok = false;
+        sizeMiss = true;
+      }
+      if (ok) matches.push(t);
+      else nearMisses.push(t);
+    }
+    if (matches.length === 1) {
+      idMap[d] = matches[0]!;
+    } else if (matches.length > 1) {
+      problems.push({
+        id: d, kind: dKind, name, size: dSize, embedded: isEmb, reason: 'ambiguous', candidates: matches,
+        detail: `ambiguous: ${matches.length} candidates of size ${dSize} in the target (ids ${matches.map((m) => `[${m}]`).join(', ')})`,
+      });
+    } else {
+      problems.push(describeMiss(dist, target, d, name, dKind, dSize, isEmb, nearMisses, sizeMiss));
+    }
+    if (matches.length) {
+      const last = matches[matches.length - 1]!;
+      const prev = strBest.get(dNameOff);
+      if (prev === undefined || last > prev) strBest.set(dNameOff, last);
+    }
+  }
+  const strMap = new Map<number, number>();
+  for (const [dOff, t] of strBest) strMap.set(dOff, target.nameOff(t));
+  return { idMap, strMap, problems };
+}
+
+function describeMiss(
+  dist: Btf, target: Btf, d: number, name: string, dKind: number, dSize: number, isEmb: boolean,
+  near: number[], sizeMiss: boolean,
+): RelocationProblem {
+  const base = { id: d, kind: dKind, name, size: dSize, embedded: isEmb, candidates: near };
+  if (near.length === 0) {
+    return { ...base, reason: 'missing', detail: 'missing in the target' };
+  }
+  const desc = (t: number): string => `${kindName(target.kind(t))} [${t}]${hasSize(target.kind(t)) ? ` size ${target.sizeOrType(t)}` : ''}`;
+  if (sizeMiss) {
+    const sizes = near.filter((t) => hasSize(target.kind(t)));
+    return {
+      ...base, reason: 'size',
+      detail: `size differs${isEmb ? ' (embedded by value)' : ''}: ${dSize} here, ${sizes.map(desc).join(', ')} in the target`,
+    };
+  }
+  if (dKind === Kind.INT && near.some((t) => target.kind(t) === Kind.INT)) {
+    const t = near.find((x) => target.kind(x) === Kind.INT)!;
+    return {
+      ...base, reason: 'kind',
+      detail: `encoding differs: ${encodingName(intEncoding(dist, d))} here, ${encodingName(intEncoding(target, t))} in the target [${t}]`,
+    };
+  }
+  const flavour = dKind === Kind.FWD ? ` (fwd ${dist.kflag(d) ? 'union' : 'struct'})` : '';
+  return { ...base, reason: 'kind', detail: `kind differs${flavour}: the target has ${near.map(desc).join(', ')}` };
+}
+
+function hasSize(kind: number): boolean {
+  return kind === Kind.INT || kind === Kind.FLOAT || kind === Kind.ENUM || kind === Kind.ENUM64
+    || kind === Kind.STRUCT || kind === Kind.UNION;
+}
+
+/** One line per problem: `'sock' [18] STRUCT size 776: size differs ...`. */
+export function formatProblem(p: RelocationProblem): string {
+  const size = p.kind === Kind.FWD ? '' : ` size ${p.size}`;
+  return `'${p.name}' [${p.id}] ${kindName(p.kind)}${size}: ${p.detail}`;
+}
+
+export interface RelocateResult {
+  /** Split BTF on `target`. */
+  btf: Btf;
+  /** Id in the split's id space -> id on the target. */
+  idMap: Uint32Array;
+}
+
+/** Relocate `split` (on a distilled base) onto `target`; throws E_RELOCATE listing every problem. */
+export function relocate(split: Btf, target: Btf): RelocateResult {
+  const plan = planRelocation(split, target);
+  if (plan.problems.length) {
+    const lines = plan.problems.map(formatProblem);
+    throw new ModbtfError('E_RELOCATE',
+      `cannot map ${plan.problems.length} distilled base type${plan.problems.length > 1 ? 's' : ''} onto the target: ${lines.join('; ')}`,
+      { ...split.where, section: split.base!.where.section ?? split.where.section });
+  }
+  return applyPlan(split, target, plan);
+}
+
+/** Rewrite the split's type ids and string offsets in a copy, per `plan`. */
+export function applyPlan(split: Btf, target: Btf, plan: RelocationPlan): RelocateResult {
+  const dist = split.base!;
+  const types = split.types.slice();
+  const dv = new DataView(types.buffer);
+  const le = split.littleEndian;
+  const { idMap, strMap } = plan;
+  const ids = split.idFieldPositions();
+  for (let i = 0; i < ids.length; i++) {
+    const p = ids[i]!;
+    const v = dv.getUint32(p, le);
+    if (v >= idMap.length) throw split.error('E_BTF_TYPE_ID', `type id ${v} is out of range`);
+    dv.setUint32(p, idMap[v]!, le);
+  }
+  const strs = split.strFieldPositions();
+  const distLen = dist.strEnd;
+  const shift = target.strEnd - distLen;
+  for (let i = 0; i < strs.length; i++) {
+    const p = strs[i]!;
+    const v = dv.getUint32(p, le);
+    if (v === 0) continue;
+    if (v >= distLen) {
+      dv.setUint32(p, v + shift, le);
+    } else {
+      const m = strMap.get(v);
+      if (m === undefined || m === 0) {
+        throw split.error('E_RELOCATE', `string '${dist.str(v)}' [offset ${v}] of the distilled base is not mapped to the target`);
+      }
+      dv.setUint32(p, m, le);
+    }
+  }
+  const btf = Btf.fromSections(types, split.strings, le, target, split.where);
+  return { btf, idMap };
+}
