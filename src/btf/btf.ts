@@ -12,6 +12,12 @@ import {
 export interface BtfParseOptions extends ErrorLocation {
   /** The base BTF this one is split on; ids and string offsets continue after it. */
   base?: Btf | null;
+  /**
+   * Split BTF whose base is not at hand: index the types without checking the
+   * string section's first byte (ids then count from 1; only kinds and sizes
+   * are meaningful).
+   */
+  detached?: boolean;
 }
 
 export interface BtfHeader {
@@ -122,10 +128,11 @@ export class Btf {
     }
     const types = raw.subarray(hdrLen + typeOff, hdrLen + typeOff + typeLen);
     const strings = raw.subarray(hdrLen + strOff, hdrLen + strOff + strLen);
-    if (strLen === 0 || (!base && strings[0] !== 0) || strings[strLen - 1] !== 0) {
+    const baseless = !base && !opts.detached;
+    if (strLen === 0 || (baseless && strings[0] !== 0) || strings[strLen - 1] !== 0) {
       throw new ModbtfError('E_BTF_STRING', strLen === 0
         ? 'empty string section'
-        : !base && strings[0] !== 0
+        : baseless && strings[0] !== 0
           ? 'string section does not start with a NUL byte'
           : 'string section does not end with a NUL byte', where);
     }
@@ -134,18 +141,21 @@ export class Btf {
   }
 
   /** A new Btf over replacement sections (same byte order and base). */
-  static fromSections(types: Uint8Array, strings: Uint8Array, le: boolean, base: Btf | null, where: ErrorLocation = {}): Btf {
+  static fromSections(types: Uint8Array, strings: Uint8Array, le: boolean, base: Btf | null, where: ErrorLocation = {}, hdrLen = BTF_HEADER_LEN): Btf {
     const header: BtfHeader = {
-      magic: BTF_MAGIC, version: BTF_VERSION, flags: 0, hdrLen: BTF_HEADER_LEN,
+      magic: BTF_MAGIC, version: BTF_VERSION, flags: 0, hdrLen,
       typeOff: 0, typeLen: types.length, strOff: types.length, strLen: strings.length,
     };
     const offsets = indexTypes(types, le, base ? base.typeCount : 1, where);
     return new Btf(header, types, strings, offsets, le, base, where);
   }
 
-  /** Serialize: 24-byte header, type section, string section, in this BTF's byte order. */
+  /**
+   * Serialize: header (as long as the source's, extra bytes zero, as libbpf
+   * keeps it), type section, string section, in this BTF's byte order.
+   */
   toBytes(): Uint8Array {
-    return serializeSections(this.types, this.strings, this.littleEndian);
+    return serializeSections(this.types, this.strings, this.littleEndian, this.header.hdrLen);
   }
 
   isSplit(): boolean {
@@ -433,19 +443,19 @@ function indexTypes(types: Uint8Array, le: boolean, startId: number, where: Erro
 }
 
 /** 24-byte header + types + strings, in the given byte order. */
-export function serializeSections(types: Uint8Array, strings: Uint8Array, le: boolean): Uint8Array {
-  const out = new Uint8Array(BTF_HEADER_LEN + types.length + strings.length);
+export function serializeSections(types: Uint8Array, strings: Uint8Array, le: boolean, hdrLen = BTF_HEADER_LEN): Uint8Array {
+  const out = new Uint8Array(hdrLen + types.length + strings.length);
   const dv = new DataView(out.buffer);
   dv.setUint16(0, BTF_MAGIC, le);
   out[2] = BTF_VERSION;
   out[3] = 0;
-  dv.setUint32(4, BTF_HEADER_LEN, le);
+  dv.setUint32(4, hdrLen, le);
   dv.setUint32(8, 0, le);
   dv.setUint32(12, types.length, le);
   dv.setUint32(16, types.length, le);
   dv.setUint32(20, strings.length, le);
-  out.set(types, BTF_HEADER_LEN);
-  out.set(strings, BTF_HEADER_LEN + types.length);
+  out.set(types, hdrLen);
+  out.set(strings, hdrLen + types.length);
   return out;
 }
 

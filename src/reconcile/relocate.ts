@@ -324,6 +324,6 @@ export function applyPlan(split: Btf, target: Btf, plan: RelocationPlan): Reloca
       dv.setUint32(p, m, le);
     }
   }
-  const btf = Btf.fromSections(types, split.strings, le, target, split.where);
+  const btf = Btf.fromSections(types, split.strings, le, target, split.where, split.header.hdrLen);
   return { btf, idMap };
 }
