@@ -1,0 +1,44 @@
+/** Loading BTF from whatever file holds it: raw BTF, a vmlinux or module ELF, compressed or not. */
+import { realpathSync } from 'node:fs';
+import { ModbtfError } from '../errors.js';
+import { openInput, type InputFile } from '../module/index.js';
+import { Btf } from './btf.js';
+import { SEC_BTF } from './sections.js';
+
+/** The raw `.BTF` bytes of an opened input (the whole file for raw BTF). */
+export function rawBtfOf(input: InputFile): Uint8Array {
+  if (input.kind === 'btf') return input.btf!;
+  const elf = input.elf!;
+  const sec = elf.section(SEC_BTF);
+  if (!sec) {
+    throw new ModbtfError('E_NO_BTF', 'no .BTF section (built without BTF: CONFIG_DEBUG_INFO_BTF / CONFIG_DEBUG_INFO_BTF_MODULES)', { file: input.path });
+  }
+  return elf.data(sec);
+}
+
+const baseCache = new Map<string, Promise<Btf>>();
+
+/**
+ * Load base BTF (vmlinux): raw BTF such as /sys/kernel/btf/vmlinux, or a
+ * vmlinux ELF's `.BTF`. Parsed once per path per process.
+ */
+export function loadBaseBtf(path: string): Promise<Btf> {
+  let key = path;
+  try {
+    key = realpathSync(path);
+  } catch {
+    // openInput reports the missing file
+  }
+  let p = baseCache.get(key);
+  if (!p) {
+    p = (async () => {
+      const input = await openInput(path);
+      const section = input.kind === 'btf' ? undefined : SEC_BTF;
+      const btf = Btf.parse(rawBtfOf(input), { file: path, section });
+      return btf;
+    })();
+    baseCache.set(key, p);
+    p.catch(() => baseCache.delete(key));
+  }
+  return p;
+}

@@ -1,0 +1,307 @@
+/** The modbtf commands, each a function over parsed options returning an exit code. */
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import prettyBytes from 'pretty-bytes';
+import { Btf } from '../btf/btf.js';
+import { BTF_IDS_SECTION, btfIdsLayout } from '../btf/btfids.js';
+import { dumpJson, dumpRaw } from '../btf/dump.js';
+import { KIND_NAMES } from '../btf/kinds.js';
+import { loadBaseBtf, rawBtfOf } from '../btf/load.js';
+import { moduleKernelRelease, parseModinfo } from '../btf/modinfo.js';
+import {
+  SEC_BASE_MINIMAL, SEC_BASE_NATIVE, SEC_BTF, SEC_BTF_IDS_MINIMAL, SEC_SPLIT_MINIMAL, baseSectionOf,
+  type BtfState,
+} from '../btf/sections.js';
+import { isStandalone } from '../btf/standalone.js';
+import { distillModule } from '../distill/module.js';
+import { ElfFile } from '../elf/index.js';
+import { ModbtfError } from '../errors.js';
+import { openInput, type InputFile } from '../module/index.js';
+import { checkModule, reconcileModule } from '../reconcile/module.js';
+import {
+  checkOutputOptions, describeError, finishModule, openModule, outputPath, type Output,
+  type OutputOptions, type SignOptions,
+} from './common.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAIL = 1;
+export const EXIT_USAGE = 2;
+
+// ---------------------------------------------------------------- dump
+
+export interface DumpOptions {
+  file: string;
+  base?: string;
+  format: 'raw' | 'json';
+}
+
+export async function cmdDump(o: DumpOptions, io: Output): Promise<number> {
+  const base = o.base ? await loadBaseBtf(o.base) : null;
+  const input = await openInput(o.file);
+  const btf = Btf.parse(rawBtfOf(input), { base, file: o.file, section: input.kind === 'elf' ? SEC_BTF : undefined });
+  btf.checkReferences();
+  if (o.format === 'json') {
+    io.out(JSON.stringify(dumpJson(btf)));
+  } else {
+    dumpRaw(btf, io.out);
+  }
+  return EXIT_OK;
+}
+
+// ---------------------------------------------------------------- inspect
+
+interface SectionInfo {
+  name: string;
+  size: number;
+  types?: number;
+  kinds?: Record<string, number>;
+  slots?: number;
+}
+
+export interface InspectInfo {
+  file: string;
+  format: 'elf' | 'btf';
+  compression: string;
+  signed: boolean;
+  state: BtfState;
+  kernelRelease: string | null;
+  sections: SectionInfo[];
+}
+
+function kindCounts(raw: Uint8Array, where: { file: string; section?: string }): { types: number; kinds: Record<string, number> } {
+  const btf = Btf.parse(raw, { detached: true, ...where });
+  const kinds: Record<string, number> = {};
+  for (let id = btf.startId; id < btf.typeCount; id++) {
+    const k = KIND_NAMES[btf.kind(id)]!;
+    kinds[k] = (kinds[k] ?? 0) + 1;
+  }
+  return { types: btf.nrTypes, kinds };
+}
+
+export function inspectInput(input: InputFile): InspectInfo {
+  const file = input.path;
+  if (input.kind === 'btf') {
+    const raw = input.btf!;
+    const { types, kinds } = kindCounts(raw, { file });
+    return {
+      file, format: 'btf', compression: input.compression, signed: false,
+      state: isStandalone(raw) ? 'standalone' : 'split', kernelRelease: null,
+      sections: [{ name: '(raw BTF)', size: raw.length, types, kinds }],
+    };
+  }
+  const elf = input.elf!;
+  const has = (n: string): boolean => elf.section(n) !== undefined;
+  const sections: SectionInfo[] = [];
+  for (const name of [SEC_BTF, SEC_BASE_NATIVE, SEC_BASE_MINIMAL, SEC_SPLIT_MINIMAL]) {
+    const sec = elf.section(name);
+    if (!sec) continue;
+    sections.push({ name, size: sec.size, ...kindCounts(elf.data(sec), { file, section: name }) });
+  }
+  for (const name of [BTF_IDS_SECTION, SEC_BTF_IDS_MINIMAL]) {
+    const sec = elf.section(name);
+    if (!sec) continue;
+    const idsSec = elf.section(BTF_IDS_SECTION);
+    const layout = idsSec ? btfIdsLayout(elf.data(idsSec), idsSec.index, elf.symbols(), elf.littleEndian, { file }) : null;
+    sections.push({ name, size: sec.size, slots: layout?.slots.length ?? 0 });
+  }
+  let state: BtfState;
+  if (!has(SEC_BTF)) state = 'none';
+  else if (has(SEC_SPLIT_MINIMAL) && baseSectionOf({ has })) state = 'reconciled';
+  else if (baseSectionOf({ has })) state = 'distilled';
+  else state = isStandalone(elf.data(elf.section(SEC_BTF)!)) ? 'standalone' : 'split';
+  const modinfo = elf.section('.modinfo');
+  return {
+    file, format: 'elf', compression: input.compression, signed: input.signature !== null, state,
+    kernelRelease: modinfo ? moduleKernelRelease(parseModinfo(elf.data(modinfo))) : null,
+    sections,
+  };
+}
+
+const STATE_TEXT: Record<BtfState, string> = {
+  none: 'no BTF',
+  standalone: 'standalone BTF (no base)',
+  split: 'split BTF on the vmlinux it was built against',
+  distilled: 'distilled (split BTF on a minimal base it carries)',
+  reconciled: 'reconciled (split BTF on a target kernel, distilled pair kept)',
+};
+
+export function formatInspect(info: InspectInfo): string[] {
+  const lines: string[] = [];
+  const attrs = [info.format === 'elf' ? 'ELF' : 'raw BTF'];
+  if (info.compression !== 'none') attrs.push(`${info.compression}-compressed`);
+  if (info.format === 'elf') attrs.push(info.signed ? 'signed' : 'unsigned');
+  if (info.kernelRelease) attrs.push(`built for ${info.kernelRelease}`);
+  lines.push(`${info.file}: ${attrs.join(', ')}`);
+  lines.push(`  BTF: ${STATE_TEXT[info.state]}`);
+  for (const s of info.sections) {
+    let detail = '';
+    if (s.types !== undefined) {
+      const kinds = Object.entries(s.kinds ?? {}).map(([k, n]) => `${k} ${n}`).join(', ');
+      detail = `${s.types} types${kinds ? ` (${kinds})` : ''}`;
+    } else if (s.slots !== undefined) {
+      detail = `${s.slots} id slots`;
+    }
+    lines.push(`  ${s.name.padEnd(20)} ${prettyBytes(s.size).padStart(9)}  ${detail}`);
+  }
+  return lines;
+}
+
+export async function cmdInspect(o: { files: string[]; json: boolean }, io: Output): Promise<number> {
+  let rc = EXIT_OK;
+  for (const f of o.files) {
+    try {
+      const info = inspectInput(await openInput(f));
+      if (o.json) io.out(JSON.stringify(info));
+      else for (const l of formatInspect(info)) io.out(l);
+    } catch (e) {
+      io.err(`modbtf: ${describeError(e)}`);
+      rc = EXIT_FAIL;
+    }
+  }
+  return rc;
+}
+
+// ---------------------------------------------------------------- base discovery
+
+/**
+ * The base for a module when --base is not given: the build tree's vmlinux of
+ * the kernel named in its vermagic, else the running kernel's BTF when that
+ * is the same kernel.
+ */
+export function defaultBasePath(elf: ElfFile, file: string): string {
+  const modinfo = elf.section('.modinfo');
+  const rel = modinfo ? moduleKernelRelease(parseModinfo(elf.data(modinfo))) : null;
+  if (!rel) {
+    throw new ModbtfError('E_NO_BASE', 'no vermagic in .modinfo to find the kernel it was built for: pass --base VMLINUX', { file });
+  }
+  const build = `/lib/modules/${rel}/build/vmlinux`;
+  if (existsSync(build)) return build;
+  const running = spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim();
+  if (running === rel && existsSync('/sys/kernel/btf/vmlinux')) return '/sys/kernel/btf/vmlinux';
+  throw new ModbtfError('E_NO_BASE',
+    `built for ${rel}, but neither ${build} exists nor is ${rel} the running kernel: pass --base VMLINUX`, { file });
+}
+
+// ---------------------------------------------------------------- distill
+
+export interface DistillCliOptions extends OutputOptions {
+  files: string[];
+  base?: string;
+  section: string;
+  force: boolean;
+  json: boolean;
+  sign?: SignOptions;
+}
+
+export async function cmdDistill(o: DistillCliOptions, io: Output): Promise<number> {
+  checkOutputOptions(o.files, o);
+  let rc = EXIT_OK;
+  for (const f of o.files) {
+    try {
+      const { input, elf } = await openModule(f);
+      const base = await loadBaseBtf(o.base ?? defaultBasePath(elf, f));
+      const r = distillModule(elf, base, { section: o.section, force: o.force, file: f });
+      const w = await finishModule(input, r.elf, outputPath(f, o), o.sign);
+      if (w.signatureDropped) io.err(`modbtf: ${f}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`);
+      const rep = r.report;
+      if (o.json) {
+        io.out(JSON.stringify({ ...rep, file: f, output: w.dest, signatureDropped: w.signatureDropped, signed: w.signed }));
+      } else {
+        io.out(`${f}: distilled: .BTF ${prettyBytes(rep.btfBefore)} -> ${prettyBytes(rep.btfAfter)} (${rep.moduleTypes} -> ${rep.splitTypes} types), ${rep.section} ${prettyBytes(rep.baseSize)} (${rep.baseTypes} types)${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots renumbered` : ''}${w.dest !== f ? ` -> ${w.dest}` : ''}`);
+      }
+    } catch (e) {
+      io.err(`modbtf: ${describeError(e)}`);
+      rc = EXIT_FAIL;
+    }
+  }
+  return rc;
+}
+
+// ---------------------------------------------------------------- reconcile
+
+export interface ReconcileCliOptions extends OutputOptions {
+  files: string[];
+  kernel: string;
+  strip: boolean;
+  strict: boolean;
+  json: boolean;
+  sign?: SignOptions;
+}
+
+export async function cmdReconcile(o: ReconcileCliOptions, io: Output): Promise<number> {
+  checkOutputOptions(o.files, o);
+  const target = await loadBaseBtf(o.kernel);
+  let rc = EXIT_OK;
+  for (const f of o.files) {
+    try {
+      const { input, elf } = await openModule(f);
+      const r = reconcileModule(elf, target, { strip: o.strip, file: f });
+      if (r.status === 'not-distilled') {
+        if (o.json) io.out(JSON.stringify({ file: f, status: 'not-distilled' }));
+        else io.out(`${f}: not distilled (no ${SEC_BASE_MINIMAL} or ${SEC_BASE_NATIVE}): nothing to do`);
+        if (o.strict) rc = EXIT_FAIL;
+        continue;
+      }
+      const w = await finishModule(input, r.elf, outputPath(f, o), o.sign);
+      if (w.signatureDropped) io.err(`modbtf: ${f}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`);
+      const rep = r.report;
+      if (o.json) {
+        io.out(JSON.stringify({ status: 'reconciled', ...rep, file: f, kernel: o.kernel, output: w.dest, signatureDropped: w.signatureDropped, signed: w.signed }));
+      } else {
+        io.out(`${f}: reconciled onto ${o.kernel}: .BTF ${prettyBytes(rep.btfAfter)}, ${rep.splitTypes} types on ${rep.targetTypes} kernel types${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots remapped` : ''}${rep.stripped ? ', distilled pair stripped' : ''}${w.dest !== f ? ` -> ${w.dest}` : ''}`);
+      }
+    } catch (e) {
+      io.err(`modbtf: ${describeError(e)}`);
+      rc = EXIT_FAIL;
+    }
+  }
+  return rc;
+}
+
+// ---------------------------------------------------------------- check
+
+export async function cmdCheck(o: { files: string[]; kernels: string[]; json: boolean }, io: Output): Promise<number> {
+  const targets: Btf[] = [];
+  for (const k of o.kernels) targets.push(await loadBaseBtf(k));
+  let rc = EXIT_OK;
+  const rows: { file: string; cells: { kernel: string; status: string; problems: string[] }[] }[] = [];
+  for (const f of o.files) {
+    const cells: { kernel: string; status: string; problems: string[] }[] = [];
+    try {
+      const { elf } = await openModule(f);
+      targets.forEach((t, i) => {
+        const c = checkModule(elf, t, { file: f });
+        if (c.status === 'fail') rc = EXIT_FAIL;
+        cells.push({ kernel: o.kernels[i]!, status: c.status, problems: c.lines });
+      });
+    } catch (e) {
+      rc = EXIT_FAIL;
+      for (const k of o.kernels) cells.push({ kernel: k, status: 'error', problems: [describeError(e)] });
+    }
+    rows.push({ file: f, cells });
+    if (o.json) io.out(JSON.stringify({ file: f, results: cells }));
+  }
+  if (!o.json) for (const l of formatMatrix(rows, o.kernels)) io.out(l);
+  return rc;
+}
+
+function formatMatrix(rows: { file: string; cells: { kernel: string; status: string; problems: string[] }[] }[], kernels: string[]): string[] {
+  const lines: string[] = [];
+  const w = Math.max(6, ...rows.map((r) => r.file.length));
+  const cw = kernels.map((k) => Math.max(k.length, 13));
+  lines.push(['module'.padEnd(w), ...kernels.map((k, i) => k.padEnd(cw[i]!))].join('  ').trimEnd());
+  for (const r of rows) {
+    const cells = r.cells.map((c, i) => {
+      const s = c.status === 'fail' ? `FAIL (${c.problems.length})` : c.status === 'not-distilled' ? 'not distilled' : c.status;
+      return s.padEnd(cw[i]!);
+    });
+    lines.push([r.file.padEnd(w), ...cells].join('  ').trimEnd());
+  }
+  const details = rows.flatMap((r) => r.cells.filter((c) => c.problems.length).map((c) => ({ r, c })));
+  if (details.length) lines.push('');
+  for (const { r, c } of details) {
+    lines.push(`${r.file} on ${c.kernel}:`);
+    for (const p of c.problems) lines.push(`  ${p}`);
+  }
+  return lines;
+}

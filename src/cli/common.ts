@@ -1,0 +1,124 @@
+/** What every module-rewriting command shares: opening, output paths, signing, writing, reporting. */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { ElfFile } from '../elf/index.js';
+import { ModbtfError } from '../errors.js';
+import { openInput, writeModule, type InputFile } from '../module/index.js';
+
+export interface Output {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+export const stdio: Output = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+export interface SignOptions {
+  key: string;
+  cert: string;
+  tool?: string;
+  hash?: string;
+}
+
+export interface OutputOptions {
+  /** -o: one output file (one module only). */
+  output?: string;
+  /** --out-dir: outputs go there under their own base names. */
+  outDir?: string;
+}
+
+/** Where the rewritten `input` goes: in place, `-o`, or `--out-dir/<basename>`. */
+export function outputPath(input: string, opts: OutputOptions): string {
+  if (opts.output !== undefined) return resolve(opts.output);
+  if (opts.outDir !== undefined) {
+    const name = basename(input);
+    if (name === '' || name === '.' || name === '..') {
+      throw new ModbtfError('E_USAGE', `cannot derive an output name from '${input}'`, { file: input });
+    }
+    return join(resolve(opts.outDir), name);
+  }
+  return resolve(input);
+}
+
+/** Open a module (any container) and require an ELF inside. */
+export async function openModule(path: string): Promise<{ input: InputFile; elf: ElfFile }> {
+  const input = await openInput(path);
+  if (input.kind !== 'elf' || !input.elf) {
+    throw new ModbtfError('E_ELF', 'not an ELF module (raw BTF cannot be rewritten in place)', { file: path });
+  }
+  return { input, elf: input.elf };
+}
+
+/** Find the kernel's sign-file: --sign-tool, then the build trees Debian's linux-kbuild ships. */
+function findSignTool(explicit?: string): string {
+  if (explicit) return explicit;
+  const rel = spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim();
+  const candidates = [
+    `/lib/modules/${rel}/build/scripts/sign-file`,
+    ...listKbuild(),
+  ];
+  const found = candidates.find((c) => existsSync(c));
+  if (found) return found;
+  throw new ModbtfError('E_USAGE', 'no sign-file found: pass --sign-tool (Debian ships it in linux-kbuild-*: /usr/lib/linux-kbuild-*/scripts/sign-file)');
+}
+
+function listKbuild(): string[] {
+  const r = spawnSync('sh', ['-c', 'ls -d /usr/lib/linux-kbuild-*/scripts/sign-file 2>/dev/null'], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter(Boolean).sort().reverse();
+}
+
+/** Append a module signature with the kernel's sign-file (which edits a file in place). */
+export function signModule(elf: Uint8Array, sign: SignOptions, file: string): Uint8Array {
+  const tool = findSignTool(sign.tool);
+  const dir = mkdtempSync(join(tmpdir(), 'modbtf-sign-'));
+  try {
+    const tmp = join(dir, 'module.ko');
+    writeFileSync(tmp, elf);
+    const r = spawnSync(tool, [sign.hash ?? 'sha512', sign.key, sign.cert, tmp], { encoding: 'utf8' });
+    if (r.error || r.status !== 0) {
+      const why = r.error ? r.error.message : (r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.status}`;
+      throw new ModbtfError('E_SIGNATURE', `sign-file failed: ${why}`, { file });
+    }
+    return new Uint8Array(readFileSync(tmp));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface WriteResult {
+  dest: string;
+  signatureDropped: boolean;
+  signed: boolean;
+}
+
+/** Sign (optionally), recompress as the input was, and write atomically. */
+export async function finishModule(input: InputFile, elf: Uint8Array, dest: string, sign: SignOptions | undefined): Promise<WriteResult> {
+  let bytes = elf;
+  let signed = false;
+  if (sign) {
+    bytes = signModule(elf, sign, input.path);
+    signed = true;
+  }
+  await writeModule(dest, bytes, { compression: input.compression });
+  return { dest, signatureDropped: input.signature !== null && !signed, signed };
+}
+
+/** Print a ModbtfError as one line; anything else is a bug and is reported as such. */
+export function describeError(e: unknown): string {
+  if (e instanceof ModbtfError) return e.describe();
+  const msg = e instanceof Error ? e.message : String(e);
+  return `internal error: ${msg}`;
+}
+
+export function checkOutputOptions(files: readonly string[], opts: OutputOptions): void {
+  if (opts.output !== undefined && opts.outDir !== undefined) {
+    throw new ModbtfError('E_USAGE', '-o and --out-dir cannot be used together');
+  }
+  if (opts.output !== undefined && files.length !== 1) {
+    throw new ModbtfError('E_USAGE', '-o takes exactly one module; use --out-dir for several');
+  }
+}

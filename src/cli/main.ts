@@ -1,0 +1,106 @@
+/** modbtf's command line: parses arguments with yargs and runs one command. */
+import yargs, { type Argv } from 'yargs';
+import { SEC_BASE_MINIMAL } from '../btf/sections.js';
+import { ModbtfError } from '../errors.js';
+import {
+  EXIT_FAIL, EXIT_USAGE, cmdCheck, cmdDistill, cmdDump, cmdInspect, cmdReconcile,
+} from './commands.js';
+import { describeError, stdio, type Output, type SignOptions } from './common.js';
+
+const DEFAULT_KERNEL = '/sys/kernel/btf/vmlinux';
+
+function signOptions(a: { signKey?: string; signCert?: string; signTool?: string; signHash?: string }): SignOptions | undefined {
+  if (!a.signKey && !a.signCert) return undefined;
+  if (!a.signKey || !a.signCert) throw new ModbtfError('E_USAGE', '--sign-key and --sign-cert go together');
+  return { key: a.signKey, cert: a.signCert, tool: a.signTool, hash: a.signHash };
+}
+
+function outputOptions<T>(y: Argv<T>) {
+  return y
+    .option('output', { alias: 'o', type: 'string', describe: 'write the result here (one module only)' })
+    .option('out-dir', { type: 'string', describe: 'write results into this directory, under their own names' })
+    .option('json', { type: 'boolean', default: false, describe: 'one JSON object per module on stdout' })
+    .option('sign-key', { type: 'string', describe: 're-sign with this private key (kernel sign-file)' })
+    .option('sign-cert', { type: 'string', describe: 'certificate for --sign-key' })
+    .option('sign-tool', { type: 'string', describe: 'path of sign-file (default: found in the kernel build tree or linux-kbuild)' })
+    .option('sign-hash', { type: 'string', default: 'sha512', describe: 'hash algorithm for sign-file' });
+}
+
+/** Run modbtf with `argv` (without node and script); resolves to the exit code. */
+export async function run(argv: string[], io: Output = stdio): Promise<number> {
+  let code: number | undefined;
+  let usageError: string | null = null;
+  const parser = yargs(argv)
+    .scriptName('modbtf')
+    .usage('$0 <command> [options]\n\nMake the BTF of out-of-tree kernel modules survive kernel updates.')
+    .command('dump <file>', 'print BTF as `bpftool btf dump file` does', (y) => y
+      .positional('file', { type: 'string', demandOption: true, describe: 'raw BTF, vmlinux or module (compressed or not)' })
+      .option('base', { alias: 'B', type: 'string', describe: 'base BTF for split BTF (vmlinux, raw BTF)' })
+      .option('format', { choices: ['raw', 'json'] as const, default: 'raw' as const }),
+    async (a) => {
+      code = await cmdDump({ file: a.file, base: a.base, format: a.format }, io);
+    })
+    .command('inspect <files..>', 'show BTF sections, sizes, type counts and state', (y) => y
+      .positional('files', { type: 'string', array: true, demandOption: true })
+      .option('json', { type: 'boolean', default: false }),
+    async (a) => {
+      code = await cmdInspect({ files: a.files, json: a.json }, io);
+    })
+    .command('distill <modules..>', 'replace .BTF with split BTF on a minimal base carried in the module', (y) => outputOptions(y
+      .positional('modules', { type: 'string', array: true, demandOption: true })
+      .option('base', { alias: 'B', type: 'string', describe: 'vmlinux (ELF or raw BTF) the module was built against' })
+      .option('section', { type: 'string', default: SEC_BASE_MINIMAL, describe: 'section for the distilled base (.BTF.base: relocated natively by kernels >= 6.11)' })
+      .option('force', { type: 'boolean', default: false, describe: 'distill again a module already distilled or reconciled' })),
+    async (a) => {
+      code = await cmdDistill({
+        files: a.modules, base: a.base, section: a.section, force: a.force, json: a.json,
+        output: a.output, outDir: a.outDir, sign: signOptions(a),
+      }, io);
+    })
+    .command('reconcile <modules..>', 'rewrite a distilled module\'s .BTF as plain split BTF on a target kernel', (y) => outputOptions(y
+      .positional('modules', { type: 'string', array: true, demandOption: true })
+      .option('kernel', { alias: 'k', type: 'string', default: DEFAULT_KERNEL, describe: 'target kernel BTF (raw BTF or vmlinux ELF)' })
+      .option('strip', { type: 'boolean', default: false, describe: 'drop the distilled pair (no later reconcile possible)' })
+      .option('strict', { type: 'boolean', default: false, describe: 'exit 1 for a module that is not distilled' })),
+    async (a) => {
+      code = await cmdReconcile({
+        files: a.modules, kernel: a.kernel, strip: a.strip, strict: a.strict, json: a.json,
+        output: a.output, outDir: a.outDir, sign: signOptions(a),
+      }, io);
+    })
+    .command('check <modules..>', 'can these distilled modules be reconciled onto these kernels? (writes nothing)', (y) => y
+      .positional('modules', { type: 'string', array: true, demandOption: true })
+      .option('kernel', { alias: 'k', type: 'string', array: true, demandOption: true, describe: 'target kernel BTF (repeatable)' })
+      .option('json', { type: 'boolean', default: false }),
+    async (a) => {
+      code = await cmdCheck({ files: a.modules, kernels: a.kernel, json: a.json }, io);
+    })
+    .demandCommand(1, 'a command is required')
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .exitProcess(false)
+    .fail((msg, err) => {
+      if (err) throw err;
+      usageError = msg;
+    });
+  try {
+    await parser.parseAsync();
+  } catch (e) {
+    io.err(`modbtf: ${describeError(e)}`);
+    return e instanceof ModbtfError && e.code === 'E_USAGE' ? EXIT_USAGE : EXIT_FAIL;
+  }
+  if (usageError !== null) {
+    io.err(`modbtf: ${usageError}`);
+    io.err("Run 'modbtf --help' for usage.");
+    return EXIT_USAGE;
+  }
+  return code ?? 0;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const rc = await run(argv);
+  process.exitCode = rc;
+}

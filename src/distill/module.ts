@@ -1,0 +1,131 @@
+/** Distilling a module: rewrite `.BTF`, add the distilled base, keep `.BTF_ids` in step. */
+import { Btf } from '../btf/btf.js';
+import { btfIdsLayout, remapBtfIds } from '../btf/btfids.js';
+import { KIND_NAMES } from '../btf/kinds.js';
+import {
+  SEC_BASE_MINIMAL, SEC_BASE_NATIVE, SEC_BTF, SEC_BTF_IDS, SEC_BTF_IDS_MINIMAL, SEC_SPLIT_MINIMAL,
+  baseSectionOf,
+} from '../btf/sections.js';
+import { isStandalone } from '../btf/standalone.js';
+import { validateBtf } from '../btf/validate.js';
+import { ElfFile, editElf, type ElfEdits } from '../elf/index.js';
+import { ModbtfError } from '../errors.js';
+import { relocateSplit } from '../reconcile/module.js';
+import { distill } from './distill.js';
+
+export interface DistillModuleOptions {
+  /** Name of the section the distilled base goes in (default `.BTF.base_minimal`). */
+  section?: string;
+  /** Distill again a module that already carries a distilled base. */
+  force?: boolean;
+  /** File name for messages. */
+  file?: string;
+}
+
+export interface DistillReport {
+  file?: string;
+  section: string;
+  /** `.BTF` size before and after, and the distilled base's size. */
+  btfBefore: number;
+  btfAfter: number;
+  baseSize: number;
+  /** Module's own types; types in the new split (own + pulled-in copies); distilled base types. */
+  moduleTypes: number;
+  splitTypes: number;
+  baseTypes: number;
+  /** Distilled-base types by kind name. */
+  baseKinds: Record<string, number>;
+  /** `.BTF_ids` slots rewritten (non-zero ids), and how many changed value. */
+  btfIdsSlots: number;
+  btfIdsChanged: number;
+  /** The module was distilled again from an earlier distilled/reconciled state. */
+  redone: boolean;
+}
+
+export interface DistillModuleResult {
+  elf: Uint8Array;
+  report: DistillReport;
+}
+
+/** Split BTF on `base` for the module's `.BTF`, whatever state it is in, with `.BTF_ids` in that numbering. */
+function splitOnBase(elf: ElfFile, base: Btf, opts: DistillModuleOptions): { split: Btf; ids: Uint8Array | null; redone: boolean } {
+  const file = opts.file;
+  const btfSec = elf.section(SEC_BTF);
+  if (!btfSec) {
+    throw new ModbtfError('E_NO_BTF',
+      'no .BTF section: the module was built without BTF (kbuild skips it when vmlinux is missing); generate it with `pahole -J --btf_base vmlinux`, or with `pahole -J` and `modbtf distill --base VMLINUX`',
+      { file, section: SEC_BTF });
+  }
+  const idsSec = elf.section(SEC_BTF_IDS);
+  const baseName = baseSectionOf({ has: (n) => elf.section(n) !== undefined });
+  if (baseName) {
+    if (!opts.force) {
+      throw new ModbtfError('E_ALREADY_DISTILLED',
+        `already distilled (${baseName} present); use --force to distill it again`, { file, section: baseName });
+    }
+    // Relocate what the module carries back onto the full base, then distill afresh.
+    const r = relocateSplit(elf, base, { file });
+    return { split: r.btf, ids: r.ids, redone: true };
+  }
+  const raw = elf.data(btfSec);
+  let split: Btf;
+  try {
+    split = Btf.parse(raw, { base, file, section: SEC_BTF });
+    validateBtf(split);
+  } catch (e) {
+    if (e instanceof ModbtfError && isStandalone(raw)) {
+      throw new ModbtfError('E_NOT_SPLIT',
+        '.BTF is standalone BTF (no base): map it onto vmlinux first (`modbtf map --base VMLINUX`)', { file, section: SEC_BTF });
+    }
+    if (e instanceof ModbtfError) {
+      throw new ModbtfError('E_NOT_SPLIT', `not split BTF on the given base: ${e.message}`, { file, section: SEC_BTF, typeId: e.typeId });
+    }
+    throw e;
+  }
+  return { split, ids: idsSec ? elf.data(idsSec) : null, redone: false };
+}
+
+export function distillModule(elf: ElfFile, base: Btf, opts: DistillModuleOptions = {}): DistillModuleResult {
+  const file = opts.file;
+  const section = opts.section ?? SEC_BASE_MINIMAL;
+  const btfBefore = elf.section(SEC_BTF)?.size ?? 0;
+  const { split, ids, redone } = splitOnBase(elf, base, opts);
+  const moduleTypes = split.nrTypes;
+  const r = distill(split);
+  const baseBytes = r.base.toBytes();
+  const splitBytes = r.split.toBytes();
+
+  const replace = new Map<string, Uint8Array>([[SEC_BTF, splitBytes]]);
+  let btfIdsSlots = 0;
+  let btfIdsChanged = 0;
+  const idsSec = elf.section(SEC_BTF_IDS);
+  if (idsSec && ids) {
+    const layout = btfIdsLayout(ids, idsSec.index, elf.symbols(), elf.littleEndian, { file });
+    const remapped = remapBtfIds(ids, layout, r.idMap, elf.littleEndian, { file });
+    replace.set(SEC_BTF_IDS, remapped.bytes);
+    btfIdsSlots = remapped.slots;
+    btfIdsChanged = remapped.changed;
+  }
+  // The distilled base goes in `section`; no other base or reconcile leftovers stay.
+  const present = (n: string): boolean => elf.section(n) !== undefined;
+  const add: NonNullable<ElfEdits['add']> = [];
+  if (present(section)) replace.set(section, baseBytes);
+  else add.push({ name: section, data: baseBytes, like: SEC_BTF });
+  const remove = [SEC_BASE_MINIMAL, SEC_BASE_NATIVE, SEC_SPLIT_MINIMAL, SEC_BTF_IDS_MINIMAL]
+    .filter((n) => n !== section && present(n));
+  const edits: ElfEdits = { replace, add, remove };
+
+  const baseKinds: Record<string, number> = {};
+  for (let id = 1; id < r.base.typeCount; id++) {
+    const k = KIND_NAMES[r.base.kind(id)]!;
+    baseKinds[k] = (baseKinds[k] ?? 0) + 1;
+  }
+  return {
+    elf: editElf(elf, edits),
+    report: {
+      file, section, btfBefore, btfAfter: splitBytes.length, baseSize: baseBytes.length,
+      moduleTypes, splitTypes: r.split.nrTypes, baseTypes: r.base.nrTypes, baseKinds,
+      btfIdsSlots, btfIdsChanged, redone,
+    },
+  };
+}

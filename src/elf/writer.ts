@@ -1,0 +1,183 @@
+/**
+ * ELF editing that never changes the index of an existing section (symbols
+ * and relocations refer to indices): section data is replaced in place when
+ * it fits and appended otherwise, new sections and a new section header
+ * table are appended, and every section header is copied from its raw bytes
+ * with only name, offset, size (and type, for removal) patched.
+ */
+import { ModbtfError } from '../errors.js';
+import { ElfFile, SHN_LORESERVE, SHT_NOBITS, SHT_PROGBITS } from './elf.js';
+
+export interface ElfAddSection {
+  name: string;
+  data: Uint8Array;
+  /** Copy type, flags, alignment etc. from this existing section's header. */
+  like?: string;
+  type?: number;
+  flags?: bigint;
+  addralign?: bigint;
+}
+
+export interface ElfEdits {
+  /** Section name -> new contents. */
+  replace?: Map<string, Uint8Array>;
+  add?: ElfAddSection[];
+  /**
+   * Sections to remove. Trailing ones are dropped; one with sections after it
+   * becomes an empty SHT_NULL placeholder so no later index moves.
+   */
+  remove?: string[];
+}
+
+const SHDR64 = 64;
+
+function align(n: number, a: number): number {
+  return a > 1 ? Math.ceil(n / a) * a : n;
+}
+
+class Out {
+  bytes: Uint8Array;
+  len: number;
+  constructor(init: Uint8Array, len: number, extra: number) {
+    this.bytes = new Uint8Array(len + extra + 4096);
+    this.bytes.set(init.subarray(0, len));
+    this.len = len;
+  }
+  append(data: Uint8Array, alignment: number): number {
+    const at = align(this.len, alignment);
+    const need = at + data.length;
+    if (need > this.bytes.length) {
+      const g = new Uint8Array(Math.max(need, this.bytes.length * 2));
+      g.set(this.bytes.subarray(0, this.len));
+      this.bytes = g;
+    }
+    this.bytes.fill(0, this.len, at);
+    this.bytes.set(data, at);
+    this.len = need;
+    return at;
+  }
+}
+
+export function editElf(elf: ElfFile, edits: ElfEdits): Uint8Array {
+  const file = elf.file;
+  if (!elf.is64) throw new ModbtfError('E_ELF_CLASS', 'only ELF64 modules can be rewritten', { file });
+  const le = elf.littleEndian;
+  const replace = edits.replace ?? new Map<string, Uint8Array>();
+  const add = edits.add ?? [];
+  const remove = new Set(edits.remove ?? []);
+  const nsec = elf.sections.length;
+
+  for (const name of [...replace.keys(), ...remove]) {
+    if (!elf.section(name)) throw new ModbtfError('E_ELF_SECTION', `no section ${name} to ${replace.has(name) ? 'replace' : 'remove'}`, { file, section: name });
+  }
+  for (const a of add) {
+    if (elf.section(a.name) && !remove.has(a.name)) throw new ModbtfError('E_ELF_SECTION', `section ${a.name} already exists`, { file, section: a.name });
+    if (a.like && !elf.section(a.like)) throw new ModbtfError('E_ELF_SECTION', `no section ${a.like} to model ${a.name} on`, { file, section: a.like });
+  }
+
+  // Headers, as raw bytes, patched below.
+  const headers: Uint8Array[] = elf.sections.map((s) => elf.headerBytes(s.index).slice());
+  const hdv = (i: number): DataView => new DataView(headers[i]!.buffer);
+
+  // Start appending where the old section header table was, when it ends the file.
+  const tableEnd = elf.shoff + nsec * SHDR64;
+  const contentEnd = tableEnd >= elf.bytes.length ? elf.shoff : elf.bytes.length;
+  const out = new Out(elf.bytes, contentEnd, [...replace.values(), ...add.map((a) => a.data)].reduce((n, d) => n + d.length, 0) + (nsec + add.length) * SHDR64);
+  // If the table was at the end, sections can no longer lie past contentEnd (they never do).
+
+  for (const [name, data] of replace) {
+    const s = elf.section(name)!;
+    if (s.type === SHT_NOBITS) throw new ModbtfError('E_ELF_SECTION', `section ${name} has no file data to replace`, { file, section: name });
+    let offset: number;
+    if (data.length <= s.size && s.offset + s.size <= contentEnd) {
+      offset = s.offset;
+      out.bytes.set(data, offset);
+      out.bytes.fill(0, offset + data.length, offset + s.size);
+    } else {
+      offset = out.append(data, Math.max(1, Number(s.addralign)));
+    }
+    hdv(s.index).setBigUint64(24, BigInt(offset), le);
+    hdv(s.index).setBigUint64(32, BigInt(data.length), le);
+  }
+
+  // Section names: keep the old table, append the names it lacks.
+  const shstr = elf.sections[elf.shstrndx]!;
+  const oldNames = elf.data(shstr);
+  const extraNames: string[] = [];
+  const nameOffsets = new Map<string, number>();
+  const findName = (name: string): number => {
+    const known = nameOffsets.get(name);
+    if (known !== undefined) return known;
+    // Any occurrence works, a suffix of a longer name included (ELF string tables allow it).
+    const needle = Buffer.from(`${name}\0`, 'latin1');
+    let at = Buffer.from(oldNames.buffer, oldNames.byteOffset, oldNames.byteLength).indexOf(needle);
+    if (at < 0) {
+      at = oldNames.length + extraNames.reduce((n, s) => n + Buffer.byteLength(s, 'latin1') + 1, 0);
+      extraNames.push(name);
+    }
+    nameOffsets.set(name, at);
+    return at;
+  };
+
+  for (const a of add) {
+    let h: Uint8Array;
+    if (a.like) {
+      h = elf.headerBytes(elf.section(a.like)!.index).slice();
+    } else {
+      h = new Uint8Array(SHDR64);
+      const d = new DataView(h.buffer);
+      d.setUint32(4, SHT_PROGBITS, le);
+      d.setBigUint64(48, 1n, le);
+    }
+    const d = new DataView(h.buffer);
+    if (a.type !== undefined) d.setUint32(4, a.type, le);
+    if (a.flags !== undefined) d.setBigUint64(8, a.flags, le);
+    if (a.addralign !== undefined) d.setBigUint64(48, a.addralign, le);
+    d.setBigUint64(16, 0n, le); // sh_addr
+    d.setUint32(40, 0, le); // sh_link
+    d.setUint32(44, 0, le); // sh_info
+    const alignment = Math.max(1, Number(d.getBigUint64(48, le)));
+    const offset = out.append(a.data, alignment);
+    d.setUint32(0, findName(a.name), le);
+    d.setBigUint64(24, BigInt(offset), le);
+    d.setBigUint64(32, BigInt(a.data.length), le);
+    headers.push(h);
+  }
+
+  // Removal: trailing sections (of the original table) are dropped, others emptied.
+  let keepOriginal = nsec;
+  while (keepOriginal > 0 && remove.has(elf.sections[keepOriginal - 1]!.name) && keepOriginal - 1 !== elf.shstrndx) keepOriginal--;
+  for (const name of remove) {
+    const s = elf.section(name)!;
+    if (s.index === elf.shstrndx) throw new ModbtfError('E_ELF_SECTION', 'cannot remove the section name table', { file, section: name });
+    if (s.index >= keepOriginal) continue;
+    headers[s.index] = new Uint8Array(SHDR64);
+  }
+  const referenced = elf.sections.slice(keepOriginal).filter((s) => elf.sections.some((o) => o.index < keepOriginal && o.link === s.index && o.link !== 0));
+  if (referenced.length) {
+    throw new ModbtfError('E_ELF_SECTION', `cannot remove ${referenced[0]!.name}: another section links to it`, { file, section: referenced[0]!.name });
+  }
+  const finalHeaders = [...headers.slice(0, keepOriginal), ...headers.slice(nsec)];
+
+  if (extraNames.length) {
+    const tail = Buffer.from(extraNames.map((n) => `${n}\0`).join(''), 'latin1');
+    const names = new Uint8Array(oldNames.length + tail.length);
+    names.set(oldNames);
+    names.set(tail, oldNames.length);
+    const offset = out.append(names, 1);
+    const d = hdv(elf.shstrndx);
+    d.setBigUint64(24, BigInt(offset), le);
+    d.setBigUint64(32, BigInt(names.length), le);
+  }
+
+  const count = finalHeaders.length;
+  if (count >= SHN_LORESERVE) throw new ModbtfError('E_ELF_SECTION', `too many sections (${count}) for this writer`, { file });
+  const table = new Uint8Array(count * SHDR64);
+  finalHeaders.forEach((h, i) => table.set(h, i * SHDR64));
+  const shoff = out.append(table, 8);
+  const result = out.bytes.slice(0, out.len);
+  const rdv = new DataView(result.buffer);
+  rdv.setBigUint64(0x28, BigInt(shoff), le);
+  rdv.setUint16(0x3c, count, le);
+  return result;
+}

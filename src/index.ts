@@ -1,0 +1,31 @@
+/**
+ * modbtf's library API. The CLI (`bin/modbtf`) is a thin layer over it.
+ */
+export { ModbtfError, type ModbtfErrorCode, type ErrorLocation } from './errors.js';
+
+export { Btf, serializeSections, type BtfHeader, type BtfParseOptions } from './btf/btf.js';
+export { BtfBuilder } from './btf/builder.js';
+export { Kind, KIND_NAMES, LAYOUT, kindName, type KindLayout } from './btf/kinds.js';
+export { validateBtf, typeSize } from './btf/validate.js';
+export { isStandalone } from './btf/standalone.js';
+export { btfIdsLayout, remapBtfIds, type BtfIdsLayout, type BtfIdsRemap } from './btf/btfids.js';
+export { dumpRaw, dumpJson } from './btf/dump.js';
+export { loadBaseBtf, rawBtfOf } from './btf/load.js';
+export * from './btf/sections.js';
+
+export { ElfFile, editElf, type ElfSection, type ElfSymbol, type ElfEdits } from './elf/index.js';
+export * from './module/index.js';
+
+export { distill, type DistillResult } from './distill/distill.js';
+export { distillModule, type DistillModuleOptions, type DistillReport, type DistillModuleResult } from './distill/module.js';
+
+export {
+  planRelocation, relocate, applyPlan, formatProblem,
+  type RelocationPlan, type RelocationProblem, type RelocateResult, type ProblemReason,
+} from './reconcile/relocate.js';
+export {
+  reconcileModule, checkModule, relocateSplit, distilledParts,
+  type ReconcileOptions, type ReconcileReport, type ReconcileModuleResult, type CheckResult,
+} from './reconcile/module.js';
+
+export { run } from './cli/main.js';

@@ -1,0 +1,4 @@
+export * from './compress.js';
+export * from './signature.js';
+export * from './open.js';
+export * from './write.js';

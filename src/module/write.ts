@@ -1,0 +1,84 @@
+/** Atomic writes: temp file beside the target, fsync, rename; mode kept; input untouched on failure. */
+import { randomBytes } from 'node:crypto';
+import { chown, lstat, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ModbtfError } from '../errors.js';
+import { compress, type Compression } from './compress.js';
+
+export interface WriteOptions {
+  /** Mode for a new file (an existing target keeps its own). */
+  mode?: number;
+}
+
+/** Test hook: a function called after the temp file is written, before the rename. */
+let beforeRename: ((tmp: string) => Promise<void> | void) | null = null;
+export function setBeforeRenameHook(fn: ((tmp: string) => Promise<void> | void) | null): void {
+  beforeRename = fn;
+}
+
+export async function writeFileAtomic(path: string, data: Uint8Array, opts: WriteOptions = {}): Promise<void> {
+  const dir = dirname(path);
+  let mode = opts.mode ?? 0o644;
+  let owner: { uid: number; gid: number } | null = null;
+  try {
+    // A symlink target is replaced by the file, not followed.
+    const st = await lstat(path);
+    if (st.isDirectory()) throw new ModbtfError('E_WRITE', 'cannot write: is a directory', { file: path });
+    if (st.isFile()) {
+      mode = st.mode & 0o7777;
+      owner = { uid: st.uid, gid: st.gid };
+    }
+  } catch (e) {
+    if (e instanceof ModbtfError) throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(path, e);
+  }
+  const tmp = join(dir, `.${basename(path)}.modbtf-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  let created = false;
+  try {
+    const fh = await open(tmp, 'wx', mode);
+    created = true;
+    try {
+      await fh.writeFile(data);
+      await fh.chmod(mode);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    if (owner && process.getuid?.() === 0) await chown(tmp, owner.uid, owner.gid).catch(() => undefined);
+    if (beforeRename) await beforeRename(tmp);
+    await rename(tmp, path);
+    created = false;
+    const dh = await open(dir, 'r');
+    try {
+      await dh.sync().catch(() => undefined);
+    } finally {
+      await dh.close();
+    }
+  } catch (e) {
+    if (created) await rm(tmp, { force: true }).catch(() => undefined);
+    if (e instanceof ModbtfError) throw e;
+    throw ioError(path, e);
+  }
+}
+
+function ioError(path: string, e: unknown): ModbtfError {
+  const err = e as NodeJS.ErrnoException;
+  const reasons: Record<string, string> = {
+    ENOENT: 'directory does not exist', EACCES: 'permission denied', EROFS: 'read-only file system',
+    ENOSPC: 'no space left on device', EDQUOT: 'disk quota exceeded', EISDIR: 'is a directory', EPERM: 'operation not permitted',
+  };
+  const why = (err.code && reasons[err.code]) ?? err.message ?? String(e);
+  return new ModbtfError('E_WRITE', `cannot write: ${why}`, { file: path });
+}
+
+export interface WriteModuleOptions {
+  compression: Compression;
+  mode?: number;
+}
+
+/** Compress as the input was, then write atomically. */
+export async function writeModule(path: string, elf: Uint8Array, opts: WriteModuleOptions): Promise<void> {
+  const data = compress(elf, opts.compression, path);
+  await writeFileAtomic(path, data, { mode: opts.mode });
+}
+

@@ -1,0 +1,163 @@
+/** Reconciling a module: its distilled BTF relocated onto a target kernel's BTF, written as plain split BTF. */
+import { Btf } from '../btf/btf.js';
+import { btfIdsLayout, remapBtfIds } from '../btf/btfids.js';
+import {
+  SEC_BASE_MINIMAL, SEC_BASE_NATIVE, SEC_BTF, SEC_BTF_IDS, SEC_BTF_IDS_MINIMAL, SEC_SPLIT_MINIMAL,
+  baseSectionOf,
+} from '../btf/sections.js';
+import { validateBtf } from '../btf/validate.js';
+import { ElfFile, editElf, type ElfEdits } from '../elf/index.js';
+import { ModbtfError } from '../errors.js';
+import { applyPlan, formatProblem, planRelocation, type RelocationProblem } from './relocate.js';
+
+export interface DistilledParts {
+  /** Section the distilled base came from. */
+  baseSection: string;
+  /** Whether the module was reconciled before (the pair came from the kept sections). */
+  reconciled: boolean;
+  dist: Btf;
+  split: Btf;
+  /** `.BTF_ids` bytes in the distilled numbering, if the module has `.BTF_ids`. */
+  ids: Uint8Array | null;
+}
+
+/** The distilled base and split a module carries; null when it is not distilled. */
+export function distilledParts(elf: ElfFile, file?: string): DistilledParts | null {
+  const baseSection = baseSectionOf({ has: (n) => elf.section(n) !== undefined });
+  if (!baseSection) return null;
+  const splitSec = elf.section(SEC_SPLIT_MINIMAL);
+  const reconciled = splitSec !== undefined;
+  const splitName = reconciled ? SEC_SPLIT_MINIMAL : SEC_BTF;
+  const splitData = reconciled ? elf.data(splitSec) : elf.section(SEC_BTF) && elf.data(elf.section(SEC_BTF)!);
+  if (!splitData) {
+    throw new ModbtfError('E_NO_BTF', `${baseSection} present but no .BTF section`, { file, section: SEC_BTF });
+  }
+  const dist = Btf.parse(elf.data(elf.section(baseSection)!), { file, section: baseSection });
+  dist.checkReferences();
+  const split = Btf.parse(splitData, { base: dist, file, section: splitName });
+  validateBtf(split);
+  const idsSec = elf.section(reconciled ? SEC_BTF_IDS_MINIMAL : SEC_BTF_IDS);
+  let ids: Uint8Array | null = idsSec ? elf.data(idsSec) : null;
+  if (reconciled && !idsSec && elf.section(SEC_BTF_IDS)) {
+    throw new ModbtfError('E_BTF_IDS', `reconciled module has .BTF_ids but no ${SEC_BTF_IDS_MINIMAL} to reconcile it again from`, { file, section: SEC_BTF_IDS_MINIMAL });
+  }
+  if (ids && ids.length !== elf.section(SEC_BTF_IDS)?.size) {
+    throw new ModbtfError('E_BTF_IDS', `${SEC_BTF_IDS_MINIMAL} and ${SEC_BTF_IDS} differ in size`, { file, section: SEC_BTF_IDS_MINIMAL });
+  }
+  if (!elf.section(SEC_BTF_IDS)) ids = null;
+  return { baseSection, reconciled, dist, split, ids };
+}
+
+/** Remap `.BTF_ids` bytes (in the numbering `map` starts from) into the numbering it leads to. */
+function remapIds(elf: ElfFile, ids: Uint8Array | null, map: Uint32Array, file?: string): { bytes: Uint8Array | null; slots: number } {
+  const sec = elf.section(SEC_BTF_IDS);
+  if (!sec || !ids) return { bytes: null, slots: 0 };
+  const layout = btfIdsLayout(ids, sec.index, elf.symbols(), elf.littleEndian, { file });
+  const r = remapBtfIds(ids, layout, map, elf.littleEndian, { file });
+  return { bytes: r.bytes, slots: r.slots };
+}
+
+function relocationError(problems: RelocationProblem[], file: string | undefined, section: string): ModbtfError {
+  const n = problems.length;
+  return new ModbtfError('E_RELOCATE',
+    `cannot map ${n} distilled base type${n > 1 ? 's' : ''} onto the target kernel BTF:\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`,
+    { file, section });
+}
+
+export interface RelocatedSplit {
+  parts: DistilledParts;
+  btf: Btf;
+  idMap: Uint32Array;
+  ids: Uint8Array | null;
+  btfIdsSlots: number;
+}
+
+/** Relocate a distilled (or reconciled) module's distilled pair onto `target`. */
+export function relocateSplit(elf: ElfFile, target: Btf, opts: { file?: string } = {}): RelocatedSplit {
+  const parts = distilledParts(elf, opts.file);
+  if (!parts) throw new ModbtfError('E_NOT_DISTILLED', 'not distilled (no .BTF.base_minimal or .BTF.base section)', { file: opts.file });
+  const plan = planRelocation(parts.split, target);
+  if (plan.problems.length) throw relocationError(plan.problems, opts.file, parts.baseSection);
+  const { btf, idMap } = applyPlan(parts.split, target, plan);
+  const ids = remapIds(elf, parts.ids, idMap, opts.file);
+  return { parts, btf, idMap, ids: ids.bytes, btfIdsSlots: ids.slots };
+}
+
+export interface ReconcileOptions {
+  /** Drop the distilled pair (the module can then not be reconciled again). */
+  strip?: boolean;
+  file?: string;
+}
+
+export interface ReconcileReport {
+  file?: string;
+  /** Whether the module had been reconciled before. */
+  again: boolean;
+  btfBefore: number;
+  btfAfter: number;
+  targetTypes: number;
+  splitTypes: number;
+  distilledBaseTypes: number;
+  btfIdsSlots: number;
+  stripped: boolean;
+}
+
+export type ReconcileModuleResult =
+  | { status: 'not-distilled'; file?: string }
+  | { status: 'reconciled'; elf: Uint8Array; report: ReconcileReport };
+
+export function reconcileModule(elf: ElfFile, target: Btf, opts: ReconcileOptions = {}): ReconcileModuleResult {
+  const file = opts.file;
+  if (!baseSectionOf({ has: (n) => elf.section(n) !== undefined })) return { status: 'not-distilled', file };
+  const btfBefore = elf.section(SEC_BTF)?.size ?? 0;
+  const r = relocateSplit(elf, target, { file });
+  const { parts } = r;
+  const out = r.btf.toBytes();
+  const replace = new Map<string, Uint8Array>([[SEC_BTF, out]]);
+  if (r.ids) replace.set(SEC_BTF_IDS, r.ids);
+  const add: NonNullable<ElfEdits['add']> = [];
+  const remove: string[] = [];
+  const present = (n: string): boolean => elf.section(n) !== undefined;
+  const keep = (name: string, data: Uint8Array): void => {
+    if (present(name)) replace.set(name, data);
+    else add.push({ name, data, like: SEC_BTF });
+  };
+  // Never leave `.BTF.base` next to a reconciled `.BTF`: the kernel would relocate it again.
+  if (present(SEC_BASE_NATIVE)) remove.push(SEC_BASE_NATIVE);
+  if (opts.strip) {
+    for (const n of [SEC_BASE_MINIMAL, SEC_SPLIT_MINIMAL, SEC_BTF_IDS_MINIMAL]) if (present(n)) remove.push(n);
+  } else {
+    keep(SEC_BASE_MINIMAL, parts.dist.toBytes());
+    keep(SEC_SPLIT_MINIMAL, parts.split.toBytes());
+    if (parts.ids) keep(SEC_BTF_IDS_MINIMAL, parts.ids);
+  }
+  return {
+    status: 'reconciled',
+    elf: editElf(elf, { replace, add, remove }),
+    report: {
+      file, again: parts.reconciled, btfBefore, btfAfter: out.length, targetTypes: target.typeCount - 1,
+      splitTypes: parts.split.nrTypes, distilledBaseTypes: parts.dist.nrTypes, btfIdsSlots: r.btfIdsSlots,
+      stripped: !!opts.strip,
+    },
+  };
+}
+
+export interface CheckResult {
+  file?: string;
+  status: 'ok' | 'fail' | 'not-distilled';
+  problems: RelocationProblem[];
+  lines: string[];
+}
+
+/** Would the module reconcile onto `target`? Nothing is written. */
+export function checkModule(elf: ElfFile, target: Btf, opts: { file?: string } = {}): CheckResult {
+  const parts = distilledParts(elf, opts.file);
+  if (!parts) return { file: opts.file, status: 'not-distilled', problems: [], lines: [] };
+  const plan = planRelocation(parts.split, target);
+  return {
+    file: opts.file,
+    status: plan.problems.length ? 'fail' : 'ok',
+    problems: plan.problems,
+    lines: plan.problems.map(formatProblem),
+  };
+}
