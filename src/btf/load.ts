@@ -33,6 +33,9 @@ export function loadBaseBtf(path: string): Promise<Btf> {
   if (!p) {
     p = (async () => {
       const input = await openInput(path);
+      if (input.elf?.section('.modinfo')) {
+        throw new ModbtfError('E_NO_BASE', 'is a kernel module, not vmlinux or kernel BTF', { file: path });
+      }
       const section = input.kind === 'btf' ? undefined : SEC_BTF;
       const btf = Btf.parse(rawBtfOf(input), { file: path, section });
       return btf;

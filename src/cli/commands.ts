@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import prettyBytes from 'pretty-bytes';
 import { Btf } from '../btf/btf.js';
 import { BTF_IDS_SECTION, btfIdsLayout } from '../btf/btfids.js';
-import { dumpJson, dumpRaw } from '../btf/dump.js';
+import { dumpJson, dumpRaw, toJsonText } from '../btf/dump.js';
 import { KIND_NAMES } from '../btf/kinds.js';
 import { loadBaseBtf, rawBtfOf } from '../btf/load.js';
 import { moduleKernelRelease, parseModinfo } from '../btf/modinfo.js';
@@ -41,7 +41,18 @@ export async function cmdDump(o: DumpOptions, io: Output): Promise<number> {
   const btf = Btf.parse(rawBtfOf(input), { base, file: o.file, section: input.kind === 'elf' ? SEC_BTF : undefined });
   btf.checkReferences();
   if (o.format === 'json') {
-    io.out(JSON.stringify(dumpJson(btf)));
+    io.out(toJsonText(dumpJson(btf)));
+  } else if (io.raw) {
+    const write = io.raw;
+    let chunk: string[] = [];
+    dumpRaw(btf, (t) => {
+      chunk.push(t);
+      if (chunk.length === 4096) {
+        write(`${chunk.join('\n')}\n`);
+        chunk = [];
+      }
+    });
+    if (chunk.length) write(`${chunk.join('\n')}\n`);
   } else {
     dumpRaw(btf, io.out);
   }

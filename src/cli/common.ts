@@ -10,11 +10,14 @@ import { openInput, writeModule, type InputFile } from '../module/index.js';
 export interface Output {
   out: (line: string) => void;
   err: (line: string) => void;
+  /** Text written as latin1 bytes, without a newline added (dumps of names holding any byte). */
+  raw?: (text: string) => void;
 }
 
 export const stdio: Output = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
+  raw: (text) => process.stdout.write(Buffer.from(text, 'latin1')),
 };
 
 export interface SignOptions {

@@ -70,10 +70,10 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
     })
     .command('check <modules..>', 'can these distilled modules be reconciled onto these kernels? (writes nothing)', (y) => y
       .positional('modules', { type: 'string', array: true, demandOption: true })
-      .option('kernel', { alias: 'k', type: 'string', array: true, demandOption: true, describe: 'target kernel BTF (repeatable)' })
+      .option('kernel', { alias: 'k', type: 'string', demandOption: true, describe: 'target kernel BTF (repeat for several)' })
       .option('json', { type: 'boolean', default: false }),
     async (a) => {
-      code = await cmdCheck({ files: a.modules, kernels: a.kernel, json: a.json }, io);
+      code = await cmdCheck({ files: a.modules, kernels: ([] as string[]).concat(a.kernel), json: a.json }, io);
     })
     .demandCommand(1, 'a command is required')
     .strict()
