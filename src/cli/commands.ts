@@ -38,7 +38,17 @@ export interface DumpOptions {
 export async function cmdDump(o: DumpOptions, io: Output): Promise<number> {
   const base = o.base ? await loadBaseBtf(o.base) : null;
   const input = await openInput(o.file);
-  const btf = Btf.parse(rawBtfOf(input), { base, file: o.file, section: input.kind === 'elf' ? SEC_BTF : undefined });
+  const raw = rawBtfOf(input);
+  const where = { base, file: o.file, section: input.kind === 'elf' ? SEC_BTF : undefined };
+  let btf: Btf;
+  try {
+    btf = Btf.parse(raw, where);
+  } catch (e) {
+    if (!base && e instanceof ModbtfError && e.code === 'E_BTF_STRING' && !isStandalone(raw)) {
+      e.message += ' (split BTF? pass --base)';
+    }
+    throw e;
+  }
   btf.checkReferences();
   if (o.format === 'json') {
     io.out(toJsonText(dumpJson(btf)));

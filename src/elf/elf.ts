@@ -72,6 +72,9 @@ export class ElfFile {
     if (cls !== 1 && cls !== 2) fail(`invalid ELF class ${cls}`);
     if (data !== 1 && data !== 2) fail(`invalid ELF data encoding ${data}`);
     this.is64 = cls === 2;
+    if (!this.is64) {
+      throw new ModbtfError('E_ELF_CLASS', '32-bit ELF is not supported: modbtf reads 64-bit kernels\' modules and vmlinux', { file });
+    }
     this.littleEndian = data === 1;
     if (this.is64 && bytes.length < 64) fail(`truncated ELF header (${bytes.length} bytes)`);
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
