@@ -83,7 +83,7 @@ export function signModule(elf: Uint8Array, sign: SignOptions, file: string): Ui
     writeFileSync(tmp, elf);
     const r = spawnSync(tool, [sign.hash ?? 'sha512', sign.key, sign.cert, tmp], { encoding: 'utf8' });
     if (r.error || r.status !== 0) {
-      const why = r.error ? r.error.message : (r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.status}`;
+      const why = r.error ? r.error.message : (r.stderr || r.stdout).trim().split('\n')[0] || `exit ${r.status}`;
       throw new ModbtfError('E_SIGNATURE', `sign-file failed: ${why}`, { file });
     }
     return new Uint8Array(readFileSync(tmp));

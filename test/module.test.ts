@@ -1,0 +1,79 @@
+/** Containers: compression kept on write, signatures, re-signing through sign-file. */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../src/cli/main.js';
+import { detectCompression, openInput, splitSignature, SIG_MARKER } from '../src/module/index.js';
+import { fixture } from './helpers.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'modbtf-mod-'));
+const VMLINUX = fixture('k612/vmlinux.btf.xz');
+const quiet = { out: () => undefined, err: () => undefined };
+let plain: Buffer;
+
+beforeAll(() => {
+  plain = spawnSync('xz', ['-dc', fixture('k612/modules/tcp_bbr.ko.xz')], { maxBuffer: 1 << 26 }).stdout;
+});
+
+describe('compression', () => {
+  for (const [kind, cmd] of [['zstd', ['zstd', '-q', '-c']], ['gzip', ['gzip', '-n', '-c']], ['none', ['cat']]] as const) {
+    it(`a ${kind} module is written back ${kind}`, async () => {
+      const f = join(tmp, `m.${kind}`);
+      writeFileSync(f, spawnSync(cmd[0], cmd.slice(1), { input: plain, maxBuffer: 1 << 26 }).stdout);
+      expect(await run(['distill', '-B', VMLINUX, f], quiet)).toBe(0);
+      const bytes = new Uint8Array(readFileSync(f));
+      expect(detectCompression(bytes)).toBe(kind);
+      const input = await openInput(f);
+      expect(input.compression).toBe(kind);
+      expect(input.elf!.section('.BTF.base_minimal')).toBeDefined();
+      expect(input.signature).toBeNull();
+    });
+  }
+
+  it('reads the signature trailer and keeps the ELF apart from it', async () => {
+    const input = await openInput(fixture('k612/modules/tcp_bbr.ko.xz'));
+    expect(input.signature).not.toBeNull();
+    const tail = Buffer.from(input.signature!).subarray(-SIG_MARKER.length).toString('latin1');
+    expect(tail).toBe(SIG_MARKER);
+    const { elf, signature } = splitSignature(new Uint8Array(plain));
+    expect(elf.length + signature!.length).toBe(plain.length);
+    expect(Buffer.from(input.elf!.bytes).equals(Buffer.from(elf))).toBe(true);
+  });
+});
+
+describe('re-signing', () => {
+  it('runs sign-file on the rewritten module and keeps its signature', async () => {
+    // A stand-in for the kernel's sign-file: appends a trailer in the real format.
+    const tool = join(tmp, 'sign-file');
+    writeFileSync(tool, `#!/bin/sh
+# usage: sign-file HASH KEY CERT MODULE
+[ "$1" = sha512 ] && [ -f "$2" ] && [ -f "$3" ] || exit 2
+printf 'SIGDATA!' >> "$4"
+printf '\\0\\0\\2\\0\\0\\0\\0\\0\\0\\0\\0\\10' >> "$4"
+printf '~Module signature appended~\\n' >> "$4"
+`);
+    chmodSync(tool, 0o755);
+    writeFileSync(join(tmp, 'key.pem'), 'key');
+    writeFileSync(join(tmp, 'cert.pem'), 'cert');
+    const out = join(tmp, 'signed.ko.xz');
+    const err: string[] = [];
+    const code = await run(['distill', '-B', VMLINUX, '-o', out, '--sign-key', join(tmp, 'key.pem'), '--sign-cert', join(tmp, 'cert.pem'), '--sign-tool', tool, fixture('k612/modules/tcp_bbr.ko.xz')], { out: () => undefined, err: (l) => err.push(l) });
+    expect(err).toEqual([]);
+    expect(code).toBe(0);
+    const input = await openInput(out);
+    expect(Buffer.from(input.signature!).subarray(0, 8).toString()).toBe('SIGDATA!');
+    expect(input.elf!.section('.BTF.base_minimal')).toBeDefined();
+  });
+
+  it('a failing sign-file leaves the input untouched', async () => {
+    const f = join(tmp, 'unsigned.ko.xz');
+    writeFileSync(f, readFileSync(fixture('k612/modules/crc7.ko.xz')));
+    const err: string[] = [];
+    const code = await run(['distill', '-B', VMLINUX, '--sign-key', join(tmp, 'missing.pem'), '--sign-cert', join(tmp, 'cert.pem'), '--sign-tool', '/bin/false', f], { out: () => undefined, err: (l) => err.push(l) });
+    expect(code).toBe(1);
+    expect(err).toEqual([`modbtf: ${f}: sign-file failed: exit 1`]);
+    expect(readFileSync(f).equals(readFileSync(fixture('k612/modules/crc7.ko.xz')))).toBe(true);
+  });
+});
