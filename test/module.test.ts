@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
-import { detectCompression, openInput, splitSignature, SIG_MARKER } from '../src/module/index.js';
-import { fixture } from './helpers.js';
+import { loadBaseBtf } from '../src/btf/load.js';
+import { detectCompression, isLz4Legacy, lz4LegacyDecompress, openInput, splitSignature, SIG_MARKER } from '../src/module/index.js';
+import { corpus, fixture, haveCorpus } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-mod-'));
 const VMLINUX = fixture('k612/vmlinux.btf.xz');
@@ -75,5 +76,28 @@ printf '~Module signature appended~\\n' >> "$4"
     expect(code).toBe(1);
     expect(err).toEqual([`modbtf: ${f}: sign-file failed: exit 1`]);
     expect(readFileSync(f).equals(readFileSync(fixture('k612/modules/crc7.ko.xz')))).toBe(true);
+  });
+});
+
+describe.skipIf(!haveCorpus)('boot images', () => {
+  it('reads the kernel BTF out of a zstd vmlinuz', async () => {
+    const vm = await loadBaseBtf(corpus('k612cloud/boot/vmlinuz-6.12.117+deb13-cloud-amd64'));
+    expect(Buffer.from(vm.toBytes()).equals(readFileSync(corpus('k612cloud/vmlinux.btf')))).toBe(true);
+  });
+});
+
+const haveLz4 = spawnSync('lz4', ['--version']).status === 0;
+if (!haveLz4) console.log('note: lz4 not installed: the lz4 decoder test is skipped');
+
+describe.skipIf(!haveLz4)('lz4 legacy frames (CONFIG_KERNEL_LZ4 payloads)', () => {
+  it('decodes what lz4 -l writes, and rejects corrupt blocks', () => {
+    const data = Buffer.concat([plain, plain.subarray(0, 5000), Buffer.alloc(70000, 7)]);
+    const r = spawnSync('lz4', ['-l', '-c'], { input: data, maxBuffer: 1 << 26 });
+    const enc = new Uint8Array(r.stdout);
+    expect(isLz4Legacy(enc)).toBe(true);
+    expect(Buffer.from(lz4LegacyDecompress(enc, data.length)).equals(data)).toBe(true);
+    const bad = enc.slice();
+    bad.fill(0xff, 8, 40);
+    expect(() => lz4LegacyDecompress(bad, data.length, 'x')).toThrow('lz4 data does not decompress: corrupt block');
   });
 });

@@ -1,5 +1,6 @@
 /** The modbtf commands, each a function over parsed options returning an exit code. */
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import prettyBytes from 'pretty-bytes';
 import { Btf } from '../btf/btf.js';
@@ -16,7 +17,7 @@ import { isStandalone } from '../btf/standalone.js';
 import { distillModule } from '../distill/module.js';
 import { ElfFile } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
-import { openInput, type InputFile } from '../module/index.js';
+import { openInput, writeFileAtomic, type InputFile } from '../module/index.js';
 import { checkModule, reconcileModule } from '../reconcile/module.js';
 import {
   checkOutputOptions, describeError, finishModule, openModule, outputPath, type Output,
@@ -66,6 +67,25 @@ export async function cmdDump(o: DumpOptions, io: Output): Promise<number> {
   } else {
     dumpRaw(btf, io.out);
   }
+  return EXIT_OK;
+}
+
+// ---------------------------------------------------------------- extract
+
+/** Write a BTF section (default `.BTF`) of any input as raw BTF: what `pahole --btf_base` and `bpftool` read. */
+export async function cmdExtract(o: { file: string; section: string; output: string }, io: Output): Promise<number> {
+  const input = await openInput(o.file);
+  let raw: Uint8Array;
+  if (input.kind === 'btf') {
+    raw = input.btf!;
+  } else {
+    const sec = input.elf!.section(o.section);
+    if (!sec) throw new ModbtfError('E_NO_BTF', `no ${o.section} section`, { file: o.file, section: o.section });
+    raw = input.elf!.data(sec);
+  }
+  Btf.parse(raw, { detached: true, file: o.file, section: o.section });
+  await writeFileAtomic(resolve(o.output), raw);
+  io.out(`${o.file}: ${o.section} (${prettyBytes(raw.length)}) -> ${o.output}`);
   return EXIT_OK;
 }
 
@@ -228,7 +248,7 @@ export async function cmdDistill(o: DistillCliOptions, io: Output): Promise<numb
       if (o.json) {
         io.out(JSON.stringify({ ...rep, file: f, output: w.dest, signatureDropped: w.signatureDropped, signed: w.signed }));
       } else {
-        io.out(`${f}: distilled: .BTF ${prettyBytes(rep.btfBefore)} -> ${prettyBytes(rep.btfAfter)} (${rep.moduleTypes} -> ${rep.splitTypes} types), ${rep.section} ${prettyBytes(rep.baseSize)} (${rep.baseTypes} types)${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots renumbered` : ''}${w.dest !== f ? ` -> ${w.dest}` : ''}`);
+        io.out(`${f}: distilled: .BTF ${prettyBytes(rep.btfBefore)} -> ${prettyBytes(rep.btfAfter)} (${rep.moduleTypes} -> ${rep.splitTypes} types), ${rep.section} ${prettyBytes(rep.baseSize)} (${rep.baseTypes} types)${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots renumbered` : ''}${w.dest !== resolve(f) ? ` -> ${w.dest}` : ''}`);
       }
     } catch (e) {
       io.err(`modbtf: ${describeError(e)}`);
@@ -269,7 +289,7 @@ export async function cmdReconcile(o: ReconcileCliOptions, io: Output): Promise<
       if (o.json) {
         io.out(JSON.stringify({ status: 'reconciled', ...rep, file: f, kernel: o.kernel, output: w.dest, signatureDropped: w.signatureDropped, signed: w.signed }));
       } else {
-        io.out(`${f}: reconciled onto ${o.kernel}: .BTF ${prettyBytes(rep.btfAfter)}, ${rep.splitTypes} types on ${rep.targetTypes} kernel types${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots remapped` : ''}${rep.stripped ? ', distilled pair stripped' : ''}${w.dest !== f ? ` -> ${w.dest}` : ''}`);
+        io.out(`${f}: reconciled onto ${o.kernel}: .BTF ${prettyBytes(rep.btfAfter)}, ${rep.splitTypes} types on ${rep.targetTypes} kernel types${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots remapped` : ''}${rep.stripped ? ', distilled pair stripped' : ''}${w.dest !== resolve(f) ? ` -> ${w.dest}` : ''}`);
       }
     } catch (e) {
       io.err(`modbtf: ${describeError(e)}`);

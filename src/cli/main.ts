@@ -3,7 +3,7 @@ import yargs, { type Argv } from 'yargs';
 import { SEC_BASE_MINIMAL } from '../btf/sections.js';
 import { ModbtfError } from '../errors.js';
 import {
-  EXIT_FAIL, EXIT_USAGE, cmdCheck, cmdDistill, cmdDump, cmdInspect, cmdReconcile,
+  EXIT_FAIL, EXIT_USAGE, cmdCheck, cmdDistill, cmdDump, cmdExtract, cmdInspect, cmdReconcile,
 } from './commands.js';
 import { describeError, stdio, type Output, type SignOptions } from './common.js';
 
@@ -39,6 +39,13 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
       .option('format', { choices: ['raw', 'json'] as const, default: 'raw' as const }),
     async (a) => {
       code = await cmdDump({ file: a.file, base: a.base, format: a.format }, io);
+    })
+    .command('extract <file>', 'write a BTF section of a vmlinuz, vmlinux or module as raw BTF', (y) => y
+      .positional('file', { type: 'string', demandOption: true })
+      .option('section', { type: 'string', default: '.BTF' })
+      .option('output', { alias: 'o', type: 'string', demandOption: true }),
+    async (a) => {
+      code = await cmdExtract({ file: a.file, section: a.section, output: a.output }, io);
     })
     .command('inspect <files..>', 'show BTF sections, sizes, type counts and state', (y) => y
       .positional('files', { type: 'string', array: true, demandOption: true })

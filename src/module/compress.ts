@@ -39,7 +39,20 @@ async function xzDecompress(data: Uint8Array): Promise<Uint8Array> {
   return out;
 }
 
+/** Above this size the system tool (when present) is much faster than the in-process decoders. */
+const SPAWN_THRESHOLD = 2 << 20;
+
+function decompressWithTool(data: Uint8Array, kind: Exclude<Compression, 'none'>): Uint8Array | null {
+  const r = spawnSync(TOOLS[kind].cmd, ['-dc'], { input: data, maxBuffer: 1 << 30 });
+  if (r.error || r.status !== 0) return null;
+  return new Uint8Array(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength);
+}
+
 export async function decompress(data: Uint8Array, kind: Compression, file?: string): Promise<Uint8Array> {
+  if (kind !== 'none' && data.length > SPAWN_THRESHOLD) {
+    const out = decompressWithTool(data, kind);
+    if (out && out.length) return out;
+  }
   try {
     switch (kind) {
       case 'none':

@@ -2,3 +2,5 @@ export * from './compress.js';
 export * from './signature.js';
 export * from './open.js';
 export * from './write.js';
+export * from './bzimage.js';
+export * from './lz4.js';

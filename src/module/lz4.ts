@@ -1,0 +1,83 @@
+/**
+ * LZ4 "legacy" frames, as x86 kernels built with CONFIG_KERNEL_LZ4 (Debian's
+ * 6.1 cloud kernel) compress their payload: a magic number, then blocks each
+ * preceded by its compressed size. Decoding only; modules are never LZ4.
+ */
+import { ModbtfError } from '../errors.js';
+
+const LEGACY_MAGIC = 0x184c2102;
+
+export function isLz4Legacy(b: Uint8Array): boolean {
+  return b.length >= 4 && b[0] === 0x02 && b[1] === 0x21 && b[2] === 0x4c && b[3] === 0x18;
+}
+
+/** Decode one LZ4 block into `out` at `o`; returns the new end. */
+function decodeBlock(src: Uint8Array, s: number, end: number, out: Uint8Array, o: number, file?: string): number {
+  const bad = (): never => {
+    throw new ModbtfError('E_DECOMPRESS', 'lz4 data does not decompress: corrupt block', { file });
+  };
+  while (s < end) {
+    const token = src[s++]!;
+    let lit = token >>> 4;
+    if (lit === 15) {
+      let b: number;
+      do {
+        if (s >= end) bad();
+        b = src[s++]!;
+        lit += b;
+      } while (b === 255);
+    }
+    if (s + lit > end || o + lit > out.length) bad();
+    out.set(src.subarray(s, s + lit), o);
+    s += lit;
+    o += lit;
+    if (s >= end) break; // the last sequence has literals only
+    if (s + 2 > end) bad();
+    const off = src[s]! | (src[s + 1]! << 8);
+    s += 2;
+    if (off === 0 || off > o) bad();
+    let len = (token & 15) + 4;
+    if ((token & 15) === 15) {
+      let b: number;
+      do {
+        if (s >= end) bad();
+        b = src[s++]!;
+        len += b;
+      } while (b === 255);
+    }
+    if (o + len > out.length) bad();
+    let from = o - off;
+    if (off >= len) {
+      out.copyWithin(o, from, from + len);
+      o += len;
+    } else {
+      for (let i = 0; i < len; i++) out[o++] = out[from++]!;
+    }
+  }
+  return o;
+}
+
+/** Decode legacy frames; `sizeHint` is the expected output size when known. */
+export function lz4LegacyDecompress(src: Uint8Array, sizeHint: number, file?: string): Uint8Array {
+  const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  let out = new Uint8Array(Math.max(sizeHint, src.length * 3));
+  let s = 0;
+  let o = 0;
+  while (s + 4 <= src.length) {
+    const n = dv.getUint32(s, true);
+    if (n === LEGACY_MAGIC) {
+      s += 4;
+      continue;
+    }
+    if (s + 4 + n > src.length) break; // trailing size word
+    const blockMax = 8 << 20;
+    if (out.length - o < blockMax) {
+      const g = new Uint8Array(out.length + Math.max(blockMax, out.length >> 1));
+      g.set(out.subarray(0, o));
+      out = g;
+    }
+    o = decodeBlock(src, s + 4, s + 4 + n, out, o, file);
+    s += 4 + n;
+  }
+  return out.subarray(0, o);
+}
