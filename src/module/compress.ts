@@ -1,8 +1,6 @@
 /** Compressed modules: detected by magic, decompressed in-process, recompressed with the system tools kbuild uses. */
 import { spawnSync } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
-import { decompress as zstdDecompress } from 'fzstd';
-import xz from 'xz-decompress';
 import { ModbtfError } from '../errors.js';
 
 export type Compression = 'none' | 'xz' | 'zstd' | 'gzip';
@@ -23,6 +21,8 @@ async function xzDecompress(data: Uint8Array): Promise<Uint8Array> {
   });
   const chunks: Uint8Array[] = [];
   let total = 0;
+  // Loaded on first use: most runs never see an xz module, and the wasm costs start-up time.
+  const xz = (await import('xz-decompress')).default;
   const reader = new xz.XzReadableStream(input).getReader();
   for (;;) {
     const { done, value } = await reader.read();
@@ -63,7 +63,7 @@ export async function decompress(data: Uint8Array, kind: Compression, file?: str
         return out;
       }
       case 'zstd':
-        return zstdDecompress(data);
+        return (await import('fzstd')).decompress(data);
       case 'gzip':
         return new Uint8Array(gunzipSync(data));
     }
