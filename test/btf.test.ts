@@ -165,3 +165,15 @@ describe.skipIf(!haveCorpus)('BTF codec on the corpus', () => {
     }
   });
 });
+
+describe('hostile shapes', () => {
+  it('a 200,000-deep array chain is sized without recursion', () => {
+    const strs = ['', 'i', 's', 'm'];
+    const recs: number[][] = [[strOff(strs, 'i'), info(Kind.INT), 4, 32]];
+    for (let i = 0; i < 200_000; i++) recs.push([0, info(Kind.ARRAY), 0, recs.length, 1, 1]);
+    recs.push([strOff(strs, 's'), info(Kind.STRUCT, 1), 4, strOff(strs, 'm'), recs.length, 0]);
+    const btf = Btf.parse(rawBtf(recs, strs));
+    validateBtf(btf);
+    expect(btf.typeCount).toBe(200_003);
+  });
+});

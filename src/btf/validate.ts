@@ -189,23 +189,26 @@ function checkLoops(btf: Btf): void {
 
 /** Byte size of a type as the kernel resolves it; -1 for types with no size (void, fwd, func). */
 export function typeSize(btf: Btf, id: number): number {
+  // Iterative: modifier and array chains are as long as the input makes them.
+  let mult = 1;
   for (let steps = 0; steps <= btf.typeCount; steps++) {
-    if (id === 0) return -1;
+    if (id === 0 || !btf.hasType(id)) return -1;
     const kind = btf.kind(id);
     switch (kind) {
       case Kind.INT: case Kind.STRUCT: case Kind.UNION: case Kind.ENUM: case Kind.ENUM64:
       case Kind.FLOAT: case Kind.DATASEC:
-        return btf.sizeOrType(id);
+        return mult * btf.sizeOrType(id);
       case Kind.PTR:
-        return PTR_SIZE;
+        return mult * PTR_SIZE;
       case Kind.TYPEDEF: case Kind.VOLATILE: case Kind.CONST: case Kind.RESTRICT: case Kind.TYPE_TAG:
         id = btf.sizeOrType(id);
         continue;
       case Kind.ARRAY: {
         const owner = btf.owner(id);
         const o = owner.off(id);
-        const elem = typeSize(btf, owner.u32(o + 12));
-        return elem < 0 ? -1 : elem * owner.u32(o + 20);
+        mult *= owner.u32(o + 20);
+        id = owner.u32(o + 12);
+        continue;
       }
       default:
         return -1;

@@ -35,6 +35,17 @@ function align(n: number, a: number): number {
   return a > 1 ? Math.ceil(n / a) * a : n;
 }
 
+const MAX_ALIGN = 1 << 16;
+
+/** A section's alignment as a usable number; absurd values (hostile headers) are refused. */
+function alignmentOf(raw: bigint, name: string, file: string | undefined): number {
+  if (raw <= 1n) return 1;
+  if (raw > BigInt(MAX_ALIGN) || (raw & (raw - 1n)) !== 0n) {
+    throw new ModbtfError('E_ELF_SECTION', `section ${name} has an invalid alignment ${raw}`, { file, section: name });
+  }
+  return Number(raw);
+}
+
 class Out {
   bytes: Uint8Array;
   len: number;
@@ -94,7 +105,7 @@ export function editElf(elf: ElfFile, edits: ElfEdits): Uint8Array {
       out.bytes.set(data, offset);
       out.bytes.fill(0, offset + data.length, offset + s.size);
     } else {
-      offset = out.append(data, Math.max(1, Number(s.addralign)));
+      offset = out.append(data, alignmentOf(s.addralign, name, file));
     }
     hdv(s.index).setBigUint64(24, BigInt(offset), le);
     hdv(s.index).setBigUint64(32, BigInt(data.length), le);
@@ -136,7 +147,7 @@ export function editElf(elf: ElfFile, edits: ElfEdits): Uint8Array {
     d.setBigUint64(16, 0n, le); // sh_addr
     d.setUint32(40, 0, le); // sh_link
     d.setUint32(44, 0, le); // sh_info
-    const alignment = Math.max(1, Number(d.getBigUint64(48, le)));
+    const alignment = alignmentOf(d.getBigUint64(48, le), a.name, file);
     const offset = out.append(a.data, alignment);
     d.setUint32(0, findName(a.name), le);
     d.setBigUint64(24, BigInt(offset), le);

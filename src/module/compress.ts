@@ -12,6 +12,13 @@ export function detectCompression(b: Uint8Array): Compression {
   return 'none';
 }
 
+type XzCtor = new (s: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
+/** The CommonJS package seen through ESM: its exports sit on `default` under Node, named under some loaders. */
+interface XzModule {
+  XzReadableStream?: XzCtor;
+  default?: { XzReadableStream?: XzCtor };
+}
+
 async function xzDecompress(data: Uint8Array): Promise<Uint8Array> {
   const input = new ReadableStream<Uint8Array>({
     start(controller) {
@@ -22,8 +29,10 @@ async function xzDecompress(data: Uint8Array): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   // Loaded on first use: most runs never see an xz module, and the wasm costs start-up time.
-  const xz = (await import('xz-decompress')).default;
-  const reader = new xz.XzReadableStream(input).getReader();
+  const mod = (await import('xz-decompress')) as unknown as XzModule;
+  const Xz = mod.XzReadableStream ?? mod.default?.XzReadableStream;
+  if (!Xz) throw new Error('xz-decompress has no XzReadableStream');
+  const reader = new Xz(input).getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;

@@ -1,0 +1,88 @@
+/** Never a half-written module: failed writes leave the input byte-identical and no temp file. */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { run } from '../src/cli/main.js';
+import { setBeforeRenameHook } from '../src/module/index.js';
+import { fixture } from './helpers.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'modbtf-atomic-'));
+const VMLINUX = fixture('k612/vmlinux.btf.xz');
+const mod = (m: string): string => fixture('k612/modules', `${m}.ko.xz`);
+
+async function modbtf(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out, err };
+}
+
+afterEach(() => setBeforeRenameHook(null));
+
+describe('atomic writes', () => {
+  it('an I/O error before the rename leaves the module untouched and no temp file', async () => {
+    const d = mkdtempSync(join(tmp, 'inject-'));
+    const f = join(d, 'tcp_bbr.ko.xz');
+    copyFileSync(mod('tcp_bbr'), f);
+    setBeforeRenameHook(() => {
+      throw Object.assign(new Error('injected'), { code: 'ENOSPC' });
+    });
+    const r = await modbtf('distill', '-B', VMLINUX, f);
+    expect(r.code).toBe(1);
+    expect(r.err.at(-1)).toBe(`modbtf: ${f}: cannot write: no space left on device`);
+    expect(readFileSync(f).equals(readFileSync(mod('tcp_bbr')))).toBe(true);
+    expect(readdirSync(d)).toEqual(['tcp_bbr.ko.xz']);
+  });
+
+  it('-o into a missing directory fails cleanly', async () => {
+    const r = await modbtf('reconcile', '-k', VMLINUX, '-o', join(tmp, 'no/such/dir/x.ko'), mod('crc7'));
+    // crc7 is not distilled: nothing to write, so nothing fails
+    expect(r.code).toBe(0);
+    const d = await modbtf('distill', '-B', VMLINUX, '-o', join(tmp, 'no/such/dir/x.ko'), mod('crc7'));
+    expect(d.code).toBe(1);
+    expect(d.err.at(-1)).toBe(`modbtf: ${join(tmp, 'no/such/dir/x.ko')}: cannot write: directory does not exist`);
+  });
+
+  const canMount = process.getuid?.() === 0 && spawnSync('sh', ['-c', `mkdir -p ${tmp}/probe && mount -t tmpfs -o size=64k tmpfs ${tmp}/probe && umount ${tmp}/probe`]).status === 0;
+  if (!canMount) console.log('note: cannot mount a tmpfs here: the disk-full test is skipped');
+  it.skipIf(!canMount)('a full disk (64 KiB tmpfs) leaves the module untouched', async () => {
+    const d = join(tmp, 'full');
+    mkdirSync(d);
+    spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', d]);
+    try {
+      const f = join(d, 'af_key.ko.xz');
+      copyFileSync(mod('af_key'), f);
+      writeFileSync(join(d, 'filler'), Buffer.alloc(64 * 1024 - readFileSync(f).length - 8192));
+      const r = await modbtf('distill', '-B', VMLINUX, f);
+      expect(r.code).toBe(1);
+      expect(r.err.at(-1)).toBe(`modbtf: ${f}: cannot write: no space left on device`);
+      expect(readFileSync(f).equals(readFileSync(mod('af_key')))).toBe(true);
+      expect(readdirSync(d).sort()).toEqual(['af_key.ko.xz', 'filler']);
+    } finally {
+      spawnSync('umount', [d]);
+    }
+  });
+});
+
+describe('batch isolation', () => {
+  it('one corrupt module among good ones: the good ones are rewritten, the bad one reported, exit 1', async () => {
+    const d = mkdtempSync(join(tmp, 'batch-'));
+    const good = ['crc7', 'tcp_bbr', 'af_key'].map((m) => {
+      const f = join(d, `${m}.ko.xz`);
+      copyFileSync(mod(m), f);
+      return f;
+    });
+    const bad = join(d, 'broken.ko.xz');
+    writeFileSync(bad, readFileSync(mod('af_key')).subarray(0, 3000));
+    const r = await modbtf('distill', '-B', VMLINUX, good[0]!, bad, good[1]!, good[2]!);
+    expect(r.code).toBe(1);
+    expect(r.out.length).toBe(3);
+    expect(r.err.filter((l) => l.includes('broken'))).toEqual([`modbtf: ${bad}: xz data does not decompress: ${r.err.find((l) => l.includes('broken'))!.split('decompress: ')[1]}`]);
+    for (const f of good) {
+      const i = await modbtf('inspect', '--json', f);
+      expect(JSON.parse(i.out[0]!).state).toBe('distilled');
+    }
+  });
+});
