@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
 import { setBeforeRenameHook } from '../src/module/index.js';
-import { fixture } from './helpers.js';
+import { fixture, repoRoot } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-atomic-'));
 const VMLINUX = fixture('k612/vmlinux.btf.xz');
@@ -84,5 +84,32 @@ describe('batch isolation', () => {
       const i = await modbtf('inspect', '--json', f);
       expect(JSON.parse(i.out[0]!).state).toBe('distilled');
     }
+  });
+});
+
+describe('batch runs through bin/modbtf (worker threads)', () => {
+  it('-r over a directory, -j 2: output in input order, failures summarised, exit 1', () => {
+    const d = mkdtempSync(join(tmp, 'tree-'));
+    mkdirSync(join(d, 'net'));
+    copyFileSync(mod('tcp_bbr'), join(d, 'net', 'tcp_bbr.ko.xz'));
+    copyFileSync(mod('af_key'), join(d, 'af_key.ko.xz'));
+    copyFileSync(mod('crc7'), join(d, 'crc7.ko.xz'));
+    writeFileSync(join(d, 'broken.ko'), 'not a module');
+    writeFileSync(join(d, 'README'), 'ignored');
+    const out = mkdtempSync(join(tmp, 'out-'));
+    const bin = join(repoRoot, 'bin', 'modbtf');
+    const r = spawnSync(process.execPath, [bin, 'distill', '-r', '-j', '2', '--json', '-B', VMLINUX, '--out-dir', out, d], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    const files = r.stdout.trim().split('\n').map((l) => JSON.parse(l).file);
+    expect(files).toEqual([join(d, 'af_key.ko.xz'), join(d, 'crc7.ko.xz'), join(d, 'net', 'tcp_bbr.ko.xz')]);
+    const errs = r.stderr.trim().split('\n').filter((l) => !l.includes('signature dropped'));
+    expect(errs).toEqual([`modbtf: ${join(d, 'broken.ko')}: not an ELF file, raw BTF, or compressed module`, 'modbtf: 1 of 4 modules failed']);
+    expect(readdirSync(out).sort()).toEqual(['af_key.ko.xz', 'crc7.ko.xz', 'tcp_bbr.ko.xz']);
+  });
+
+  it('a directory without -r is a usage error', async () => {
+    const r = await modbtf('distill', '-B', VMLINUX, tmp);
+    expect(r.code).toBe(2);
+    expect(r.err).toEqual([`modbtf: ${tmp}: is a directory (use -r to process the modules under it)`]);
   });
 });

@@ -177,3 +177,18 @@ describe('hostile shapes', () => {
     expect(btf.typeCount).toBe(200_003);
   });
 });
+
+describe('split BTF with no strings of its own', () => {
+  it('parses (as libbpf and the kernel do) and distills to empty split BTF', async () => {
+    const { distill } = await import('../src/distill/distill.js');
+    const base = Btf.parse(rawBtf(RECORDS, S));
+    const empty = rawBtf([], []);
+    const split = Btf.parse(empty, { base });
+    expect(split.nrTypes).toBe(0);
+    expect(split.strings.length).toBe(0);
+    const r = distill(split);
+    expect(r.split.nrTypes).toBe(0);
+    expect(r.base.nrTypes).toBe(0);
+    expect(() => Btf.parse(empty)).toThrow('empty string section');
+  });
+});

@@ -129,7 +129,9 @@ export class Btf {
     const types = raw.subarray(hdrLen + typeOff, hdrLen + typeOff + typeLen);
     const strings = raw.subarray(hdrLen + strOff, hdrLen + strOff + strLen);
     const baseless = !base && !opts.detached;
-    if (strLen === 0 || (baseless && strings[0] !== 0) || strings[strLen - 1] !== 0) {
+    // Split BTF may have no strings of its own (a module with no types: libbpf and the kernel accept it).
+    const emptySplit = strLen === 0 && !baseless;
+    if (!emptySplit && (strLen === 0 || (baseless && strings[0] !== 0) || strings[strLen - 1] !== 0)) {
       throw new ModbtfError('E_BTF_STRING', strLen === 0
         ? 'empty string section'
         : baseless && strings[0] !== 0

@@ -20,7 +20,7 @@ import { ModbtfError } from '../errors.js';
 import { openInput, writeFileAtomic, type InputFile } from '../module/index.js';
 import { checkModule, reconcileModule } from '../reconcile/module.js';
 import {
-  checkOutputOptions, describeError, finishModule, openModule, outputPath, type Output,
+  describeError, finishModule, openModule, outputPath, type Output,
   type OutputOptions, type SignOptions,
 } from './common.js';
 
@@ -226,7 +226,6 @@ export function defaultBasePath(elf: ElfFile, file: string): string {
 // ---------------------------------------------------------------- distill
 
 export interface DistillCliOptions extends OutputOptions {
-  files: string[];
   base?: string;
   section: string;
   force: boolean;
@@ -234,34 +233,30 @@ export interface DistillCliOptions extends OutputOptions {
   sign?: SignOptions;
 }
 
-export async function cmdDistill(o: DistillCliOptions, io: Output): Promise<number> {
-  checkOutputOptions(o.files, o);
-  let rc = EXIT_OK;
-  for (const f of o.files) {
-    try {
-      const { input, elf } = await openModule(f);
-      const base = await loadBaseBtf(o.base ?? defaultBasePath(elf, f));
-      const r = distillModule(elf, base, { section: o.section, force: o.force, file: f });
-      const w = await finishModule(input, r.elf, outputPath(f, o), o.sign);
-      if (w.signatureDropped) io.err(`modbtf: ${f}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`);
-      const rep = r.report;
-      if (o.json) {
-        io.out(JSON.stringify({ ...rep, file: f, output: w.dest, signatureDropped: w.signatureDropped, signed: w.signed }));
-      } else {
-        io.out(`${f}: distilled: .BTF ${prettyBytes(rep.btfBefore)} -> ${prettyBytes(rep.btfAfter)} (${rep.moduleTypes} -> ${rep.splitTypes} types), ${rep.section} ${prettyBytes(rep.baseSize)} (${rep.baseTypes} types)${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots renumbered` : ''}${w.dest !== resolve(f) ? ` -> ${w.dest}` : ''}`);
-      }
-    } catch (e) {
-      io.err(`modbtf: ${describeError(e)}`);
-      rc = EXIT_FAIL;
+/** Distill one module; messages go to `io`; resolves to its exit code. */
+export async function distillOne(f: string, o: DistillCliOptions, io: Output): Promise<number> {
+  try {
+    const { input, elf } = await openModule(f);
+    const base = await loadBaseBtf(o.base ?? defaultBasePath(elf, f));
+    const r = distillModule(elf, base, { section: o.section, force: o.force, file: f });
+    const w = await finishModule(input, r.elf, outputPath(f, o), o.sign);
+    if (w.signatureDropped) io.err(`modbtf: ${f}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`);
+    const rep = r.report;
+    if (o.json) {
+      io.out(JSON.stringify({ ...rep, file: f, output: w.dest, signatureDropped: w.signatureDropped, signed: w.signed }));
+    } else {
+      io.out(`${f}: distilled: .BTF ${prettyBytes(rep.btfBefore)} -> ${prettyBytes(rep.btfAfter)} (${rep.moduleTypes} -> ${rep.splitTypes} types), ${rep.section} ${prettyBytes(rep.baseSize)} (${rep.baseTypes} types)${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots renumbered` : ''}${w.dest !== resolve(f) ? ` -> ${w.dest}` : ''}`);
     }
+    return EXIT_OK;
+  } catch (e) {
+    io.err(`modbtf: ${describeError(e)}`);
+    return EXIT_FAIL;
   }
-  return rc;
 }
 
 // ---------------------------------------------------------------- reconcile
 
 export interface ReconcileCliOptions extends OutputOptions {
-  files: string[];
   kernel: string;
   strip: boolean;
   strict: boolean;
@@ -269,34 +264,30 @@ export interface ReconcileCliOptions extends OutputOptions {
   sign?: SignOptions;
 }
 
-export async function cmdReconcile(o: ReconcileCliOptions, io: Output): Promise<number> {
-  checkOutputOptions(o.files, o);
-  const target = await loadBaseBtf(o.kernel);
-  let rc = EXIT_OK;
-  for (const f of o.files) {
-    try {
-      const { input, elf } = await openModule(f);
-      const r = reconcileModule(elf, target, { strip: o.strip, file: f });
-      if (r.status === 'not-distilled') {
-        if (o.json) io.out(JSON.stringify({ file: f, status: 'not-distilled' }));
-        else io.out(`${f}: not distilled (no ${SEC_BASE_MINIMAL} or ${SEC_BASE_NATIVE}): nothing to do`);
-        if (o.strict) rc = EXIT_FAIL;
-        continue;
-      }
-      const w = await finishModule(input, r.elf, outputPath(f, o), o.sign);
-      if (w.signatureDropped) io.err(`modbtf: ${f}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`);
-      const rep = r.report;
-      if (o.json) {
-        io.out(JSON.stringify({ status: 'reconciled', ...rep, file: f, kernel: o.kernel, output: w.dest, signatureDropped: w.signatureDropped, signed: w.signed }));
-      } else {
-        io.out(`${f}: reconciled onto ${o.kernel}: .BTF ${prettyBytes(rep.btfAfter)}, ${rep.splitTypes} types on ${rep.targetTypes} kernel types${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots remapped` : ''}${rep.stripped ? ', distilled pair stripped' : ''}${w.dest !== resolve(f) ? ` -> ${w.dest}` : ''}`);
-      }
-    } catch (e) {
-      io.err(`modbtf: ${describeError(e)}`);
-      rc = EXIT_FAIL;
+/** Reconcile one module onto `o.kernel`; resolves to its exit code. */
+export async function reconcileOne(f: string, o: ReconcileCliOptions, io: Output): Promise<number> {
+  try {
+    const target = await loadBaseBtf(o.kernel);
+    const { input, elf } = await openModule(f);
+    const r = reconcileModule(elf, target, { strip: o.strip, file: f });
+    if (r.status === 'not-distilled') {
+      if (o.json) io.out(JSON.stringify({ file: f, status: 'not-distilled' }));
+      else io.out(`${f}: not distilled (no ${SEC_BASE_MINIMAL} or ${SEC_BASE_NATIVE}): nothing to do`);
+      return o.strict ? EXIT_FAIL : EXIT_OK;
     }
+    const w = await finishModule(input, r.elf, outputPath(f, o), o.sign);
+    if (w.signatureDropped) io.err(`modbtf: ${f}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`);
+    const rep = r.report;
+    if (o.json) {
+      io.out(JSON.stringify({ status: 'reconciled', ...rep, file: f, kernel: o.kernel, output: w.dest, signatureDropped: w.signatureDropped, signed: w.signed }));
+    } else {
+      io.out(`${f}: reconciled onto ${o.kernel}: .BTF ${prettyBytes(rep.btfAfter)}, ${rep.splitTypes} types on ${rep.targetTypes} kernel types${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots remapped` : ''}${rep.stripped ? ', distilled pair stripped' : ''}${w.dest !== resolve(f) ? ` -> ${w.dest}` : ''}`);
+    }
+    return EXIT_OK;
+  } catch (e) {
+    io.err(`modbtf: ${describeError(e)}`);
+    return EXIT_FAIL;
   }
-  return rc;
 }
 
 // ---------------------------------------------------------------- check

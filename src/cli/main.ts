@@ -3,9 +3,10 @@ import yargs, { type Argv } from 'yargs';
 import { SEC_BASE_MINIMAL } from '../btf/sections.js';
 import { ModbtfError } from '../errors.js';
 import {
-  EXIT_FAIL, EXIT_USAGE, cmdCheck, cmdDistill, cmdDump, cmdExtract, cmdInspect, cmdReconcile,
+  EXIT_FAIL, EXIT_USAGE, cmdCheck, cmdDump, cmdExtract, cmdInspect,
 } from './commands.js';
-import { describeError, stdio, type Output, type SignOptions } from './common.js';
+import { defaultJobs, expandInputs, runBatch } from './batch.js';
+import { checkOutputOptions, describeError, stdio, type Output, type SignOptions } from './common.js';
 
 const DEFAULT_KERNEL = '/sys/kernel/btf/vmlinux';
 
@@ -23,7 +24,9 @@ function outputOptions<T>(y: Argv<T>) {
     .option('sign-key', { type: 'string', describe: 're-sign with this private key (kernel sign-file)' })
     .option('sign-cert', { type: 'string', describe: 'certificate for --sign-key' })
     .option('sign-tool', { type: 'string', describe: 'path of sign-file (default: found in the kernel build tree or linux-kbuild)' })
-    .option('sign-hash', { type: 'string', default: 'sha512', describe: 'hash algorithm for sign-file' });
+    .option('sign-hash', { type: 'string', default: 'sha512', describe: 'hash algorithm for sign-file' })
+    .option('recursive', { alias: 'r', type: 'boolean', default: false, describe: 'process the *.ko* modules under directories given' })
+    .option('jobs', { alias: 'j', type: 'number', describe: 'worker threads for several modules (default: the number of cores)' });
 }
 
 /** Run modbtf with `argv` (without node and script); resolves to the exit code. */
@@ -59,10 +62,10 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
       .option('section', { type: 'string', default: SEC_BASE_MINIMAL, describe: 'section for the distilled base (.BTF.base: relocated natively by kernels >= 6.11)' })
       .option('force', { type: 'boolean', default: false, describe: 'distill again a module already distilled or reconciled' })),
     async (a) => {
-      code = await cmdDistill({
-        files: a.modules, base: a.base, section: a.section, force: a.force, json: a.json,
-        output: a.output, outDir: a.outDir, sign: signOptions(a),
-      }, io);
+      const files = expandInputs(a.modules, a.recursive);
+      const opts = { base: a.base, section: a.section, force: a.force, json: a.json, output: a.output, outDir: a.outDir, sign: signOptions(a) };
+      checkOutputOptions(files, opts);
+      code = await runBatch('distill', opts, files, a.jobs ?? defaultJobs(), io, io === stdio && !a.json);
     })
     .command('reconcile <modules..>', 'rewrite a distilled module\'s .BTF as plain split BTF on a target kernel', (y) => outputOptions(y
       .positional('modules', { type: 'string', array: true, demandOption: true })
@@ -70,17 +73,18 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
       .option('strip', { type: 'boolean', default: false, describe: 'drop the distilled pair (no later reconcile possible)' })
       .option('strict', { type: 'boolean', default: false, describe: 'exit 1 for a module that is not distilled' })),
     async (a) => {
-      code = await cmdReconcile({
-        files: a.modules, kernel: a.kernel, strip: a.strip, strict: a.strict, json: a.json,
-        output: a.output, outDir: a.outDir, sign: signOptions(a),
-      }, io);
+      const files = expandInputs(a.modules, a.recursive);
+      const opts = { kernel: a.kernel, strip: a.strip, strict: a.strict, json: a.json, output: a.output, outDir: a.outDir, sign: signOptions(a) };
+      checkOutputOptions(files, opts);
+      code = await runBatch('reconcile', opts, files, a.jobs ?? defaultJobs(), io, io === stdio && !a.json);
     })
     .command('check <modules..>', 'can these distilled modules be reconciled onto these kernels? (writes nothing)', (y) => y
       .positional('modules', { type: 'string', array: true, demandOption: true })
       .option('kernel', { alias: 'k', type: 'string', demandOption: true, describe: 'target kernel BTF (repeat for several)' })
+      .option('recursive', { alias: 'r', type: 'boolean', default: false, describe: 'check the *.ko* modules under directories given' })
       .option('json', { type: 'boolean', default: false }),
     async (a) => {
-      code = await cmdCheck({ files: a.modules, kernels: ([] as string[]).concat(a.kernel), json: a.json }, io);
+      code = await cmdCheck({ files: expandInputs(a.modules, a.recursive), kernels: ([] as string[]).concat(a.kernel), json: a.json }, io);
     })
     .demandCommand(1, 'a command is required')
     .strict()

@@ -1,0 +1,135 @@
+/**
+ * Running a command over many modules: directories expanded with -r, work
+ * spread over worker threads (the base BTF parsed once per worker), output
+ * printed in input order, one failure never stopping the others.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { ModbtfError } from '../errors.js';
+import { distillOne, reconcileOne, type DistillCliOptions, type ReconcileCliOptions } from './commands.js';
+import type { Output } from './common.js';
+
+export type TaskKind = 'distill' | 'reconcile';
+export type TaskOptions = DistillCliOptions | ReconcileCliOptions;
+
+export interface TaskResult {
+  rc: number;
+  out: string[];
+  err: string[];
+}
+
+const MODULE_RE = /\.ko(\.(xz|zst|gz))?$/;
+
+/** Files as given, directories (with -r) replaced by the modules under them, sorted. */
+export function expandInputs(paths: readonly string[], recursive: boolean): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    let dir = false;
+    try {
+      dir = statSync(p).isDirectory();
+    } catch {
+      dir = false; // a missing file is reported when it is opened
+    }
+    if (!dir) {
+      out.push(p);
+      continue;
+    }
+    if (!recursive) throw new ModbtfError('E_USAGE', 'is a directory (use -r to process the modules under it)', { file: p });
+    const found = readdirSync(p, { recursive: true, withFileTypes: true })
+      .filter((d) => d.isFile() && MODULE_RE.test(d.name))
+      .map((d) => join(d.parentPath ?? (d as unknown as { path: string }).path, d.name))
+      .sort();
+    out.push(...found);
+  }
+  return out;
+}
+
+/** One module, in this thread, with its messages collected. */
+export async function runTask(kind: TaskKind, opts: TaskOptions, file: string): Promise<TaskResult> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: Output = { out: (l) => out.push(l), err: (l) => err.push(l) };
+  const rc = kind === 'distill'
+    ? await distillOne(file, opts as DistillCliOptions, io)
+    : await reconcileOne(file, opts as ReconcileCliOptions, io);
+  return { rc, out, err };
+}
+
+export function defaultJobs(): number {
+  return availableParallelism();
+}
+
+class Progress {
+  private readonly tty: boolean;
+  constructor(private readonly total: number, enabled: boolean) {
+    this.tty = enabled && process.stderr.isTTY === true && total > 1;
+  }
+  tick(done: number, name: string): void {
+    if (!this.tty) return;
+    const width = 30;
+    const fill = Math.round((done / this.total) * width);
+    process.stderr.write(`\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${this.total} ${name.slice(-40).padEnd(40)}`);
+  }
+  clear(): void {
+    if (this.tty) process.stderr.write(`\r${' '.repeat(80)}\r`);
+  }
+}
+
+/**
+ * Run `kind` over `files` with up to `jobs` workers; print each module's
+ * messages in input order; a summary line when several modules were given
+ * and any failed. Resolves to 0, or 1 if any module failed.
+ */
+export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[], jobs: number, io: Output, progress = false): Promise<number> {
+  const results: (TaskResult | undefined)[] = new Array(files.length);
+  let printed = 0;
+  let failed = 0;
+  const bar = new Progress(files.length, progress);
+  const flush = (): void => {
+    while (printed < files.length && results[printed]) {
+      const r = results[printed]!;
+      if (r.out.length || r.err.length) bar.clear();
+      r.out.forEach((l) => io.out(l));
+      r.err.forEach((l) => io.err(l));
+      if (r.rc !== 0) failed++;
+      results[printed] = undefined;
+      printed++;
+      bar.tick(printed, files[printed - 1]!);
+    }
+  };
+  const workerUrl = new URL('./worker.js', import.meta.url);
+  const n = Math.min(jobs, files.length);
+  if (n <= 1 || !existsSync(fileURLToPath(workerUrl))) {
+    for (let i = 0; i < files.length; i++) {
+      results[i] = await runTask(kind, opts, files[i]!);
+      flush();
+    }
+  } else {
+    let next = 0;
+    await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
+      const w = new Worker(workerUrl, { workerData: { kind, opts } });
+      const feed = (): void => {
+        if (next >= files.length) {
+          void w.terminate();
+          resolve();
+          return;
+        }
+        const i = next++;
+        w.postMessage({ index: i, file: files[i] });
+      };
+      w.on('message', (m: { index: number; result: TaskResult }) => {
+        results[m.index] = m.result;
+        flush();
+        feed();
+      });
+      w.on('error', reject);
+      feed();
+    })));
+  }
+  bar.clear();
+  if (files.length > 1 && failed) io.err(`modbtf: ${failed} of ${files.length} modules failed`);
+  return failed ? 1 : 0;
+}
