@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// npm run bench [-- DIR...]: modbtf's benchmark over ../shared/corpus (and any module
-// directories given). Prints a markdown table, writes bench-results/bench.json, and checks
+// npm run bench [-- ROOT...]: modbtf's benchmark over ../shared/corpus, and over the whole module
+// tree of each unpacked Debian kernel package ROOT given (scripts/kernel/fetch-debian-kernel.sh). Prints a markdown table, writes bench-results/bench.json, and checks
 // the performance targets. Runs the built library (dist/) and CLI (bin/modbtf).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,8 +86,8 @@ rows.push(['process: node -e 0', fmt(nodeNull.median), fmt(nodeNull.min)]);
 rows.push(['process: modbtf distill af_key (.ko)', fmt(distillProc.median), fmt(distillProc.min)]);
 rows.push(['process: modbtf reconcile af_key (.ko)', fmt(reconcileProc.median), fmt(reconcileProc.min)]);
 
-// ---- batch: every module of the corpus (and of any directory given), one run each
-const dirs = [C('k612cloud/modules'), C('k612cloud/deps'), ...process.argv.slice(2)];
+// ---- batch: every module of the corpus, one run each
+const dirs = [C('k612cloud/modules'), C('k612cloud/deps')];
 const files = dirs.flatMap((d) => readdirSync(d, { recursive: true }).map(String).filter((f) => /\.ko(\.(xz|zst|gz))?$/.test(f)).map((f) => join(d, f)));
 const batchDir = join(tmp, 'batch');
 mkdirSync(batchDir);
@@ -109,6 +109,26 @@ results.batch = { modules: files.length, distill: dist, reconcile: rec, check3: 
 rows.push([`batch: distill ${files.length} modules (xz in and out)`, fmt(dist.wallMs), `rss ${dist.maxRssMB.toFixed(0)} MB`]);
 rows.push([`batch: reconcile ${distilled.length} modules`, fmt(rec.wallMs), `rss ${rec.maxRssMB.toFixed(0)} MB`]);
 rows.push([`batch: check ${distilled.length} modules x 3 kernels`, fmt(chk.wallMs), `rss ${chk.maxRssMB.toFixed(0)} MB`]);
+
+// ---- a whole kernel's module tree: an unpacked Debian linux-image package given as argument
+// (scripts/kernel/fetch-debian-kernel.sh DEST prints DEST/root/boot/vmlinuz-*; pass DEST/root)
+let tree = null;
+for (const rootDir of process.argv.slice(2)) {
+  const boot = readdirSync(join(rootDir, 'boot')).find((f) => f.startsWith('vmlinuz-'));
+  const rel = boot.slice('vmlinuz-'.length);
+  const src = join(rootDir, 'lib/modules', rel, 'kernel');
+  const work = join(tmp, `tree-${rel}`);
+  cpSync(src, work, { recursive: true });
+  const kernelBtf = join(tmp, `${rel}.btf`);
+  spawnSync(process.execPath, [bin, 'extract', join(rootDir, 'boot', boot), '-o', kernelBtf], { stdio: 'ignore' });
+  const count = readdirSync(work, { recursive: true }).map(String).filter((f) => /\.ko(\.(xz|zst|gz))?$/.test(f)).length;
+  const td = rssRun(['distill', '-r', '-B', kernelBtf, work]);
+  const tr = rssRun(['reconcile', '-r', '-k', kernelBtf, work]);
+  tree = { release: rel, modules: count, distill: td, reconcile: tr };
+  rows.push([`tree ${rel}: distill ${count} modules (-r, ${cpus().length} workers)`, fmt(td.wallMs), `rss ${td.maxRssMB.toFixed(0)} MB`]);
+  rows.push([`tree ${rel}: reconcile ${count} modules`, fmt(tr.wallMs), `rss ${tr.maxRssMB.toFixed(0)} MB`]);
+}
+results.batch.tree = tree;
 rmSync(tmp, { recursive: true, force: true });
 
 // ---- targets
@@ -118,6 +138,11 @@ target('distill xfs, ms', results.inProcess.xfs.distill.median, 8);
 target('reconcile any corpus module (worst of 5), ms', worstReconcile, 5);
 target('process reconcile minus node -e 0, ms', reconcileProc.median - nodeNull.median, 80);
 target('check 53 modules x 3 kernels, ms', chk.wallMs, 2000);
+if (tree) {
+  target(`distill whole tree (${tree.modules} modules), ms`, tree.distill.wallMs, 3000);
+  target(`reconcile whole tree (${tree.modules} modules), ms`, tree.reconcile.wallMs, 3000);
+  target('peak RSS of a tree run, MB', Math.max(tree.distill.maxRssMB, tree.reconcile.maxRssMB), 300);
+}
 
 console.log(`\nmodbtf benchmark — ${results.machine.cpus} x ${results.machine.model}, ${results.machine.memGiB} GiB, node ${process.version}\n`);
 console.log('| what | median ms | min ms |\n|---|---:|---:|');

@@ -69,10 +69,10 @@ export class BtfBuilder {
       const b = this.base.findString(s);
       if (b >= 0) return b;
     }
-    const bytes = Buffer.from(s, 'latin1');
-    const at = this.strBuf.reserve(bytes.length + 1);
-    this.strBuf.bytes.set(bytes, at);
-    this.strBuf.bytes[at + bytes.length] = 0;
+    const at = this.strBuf.reserve(s.length + 1);
+    const bytes = this.strBuf.bytes;
+    for (let i = 0; i < s.length; i++) bytes[at + i] = s.charCodeAt(i);
+    bytes[at + s.length] = 0;
     const off = this.startStrOff + at;
     this.strMap.set(s, off);
     return off;
@@ -120,6 +120,48 @@ export class BtfBuilder {
       this.setU32(pos + delta, mapped);
     });
     return newId;
+  }
+
+  /**
+   * Copy every own type of `src` in one go (type ids left for the caller to
+   * renumber), re-adding the strings they name; same result as copyType on
+   * each, without the per-type work.
+   */
+  copyOwnTypes(src: Btf, strCache: Map<number, number>): number {
+    const first = this.nextId;
+    const at = this.typesBuf.reserve(src.types.length);
+    if (this.dv.buffer !== this.typesBuf.bytes.buffer) this.dv = new DataView(this.typesBuf.bytes.buffer);
+    this.typesBuf.bytes.set(src.types, at);
+    for (let i = 0; i < src.offsets.length; i++) this.recOffsets.push(at + src.offsets[i]!);
+    // src's own string offsets map through a typed array; base ones through strCache.
+    const own = new Int32Array(src.strings.length).fill(-1);
+    const start = src.startStrOff;
+    const positions = src.strFieldPositions();
+    const sdv = src.dv;
+    const le = src.littleEndian;
+    for (let i = 0; i < positions.length; i++) {
+      const p = positions[i]!;
+      const off = sdv.getUint32(p, le);
+      if (off === 0) continue;
+      let mapped: number;
+      if (off >= start && off - start < own.length) {
+        mapped = own[off - start]!;
+        if (mapped < 0) {
+          mapped = this.addString(src.str(off));
+          own[off - start] = mapped;
+        }
+      } else {
+        const c = strCache.get(off);
+        if (c === undefined) {
+          mapped = this.addString(src.str(off));
+          strCache.set(off, mapped);
+        } else {
+          mapped = c;
+        }
+      }
+      this.dv.setUint32(at + p, mapped, this.littleEndian);
+    }
+    return first;
   }
 
   /** Add a record with the common header and no vlen entries. */

@@ -105,7 +105,7 @@ export function distill(src: Btf): DistillResult {
 
   // 2. The new split: the module's own types, then the other needed base types.
   const sb = new BtfBuilder(newBase, src.littleEndian, src.types.length + 1024);
-  for (let id = splitStart; id < src.typeCount; id++) sb.copyType(src, id, strCache);
+  sb.copyOwnTypes(src, strCache);
   const baseOwner = base;
   for (let id = 1; id < splitStart; id++) {
     if (!used[id]) continue;
