@@ -91,7 +91,6 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
     .help()
     .alias('h', 'help')
     .version()
-    .wrap(Math.min(100, process.stdout.columns || 100))
     .exitProcess(false)
     .fail((msg, err) => {
       if (err) throw err;

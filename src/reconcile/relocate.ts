@@ -34,8 +34,8 @@ export interface RelocationPlan {
 }
 
 interface TargetIndex {
-  /** Named INT/FLOAT/ENUM/ENUM64/FWD/STRUCT/UNION types by name, ids ascending. */
-  byName: Map<string, number[]>;
+  /** Named INT/FLOAT/ENUM/ENUM64/FWD/STRUCT/UNION type ids by FNV-1a hash of the name bytes, ids ascending. */
+  byHash: Map<number, number[]>;
 }
 
 const indexCache = new WeakMap<Btf, TargetIndex>();
@@ -50,27 +50,56 @@ function isCandidateKind(kind: number): boolean {
   }
 }
 
-/** Name index of a target base BTF, built once per Btf and reused across modules. */
+function fnv(bytes: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+function fnvString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ (s.charCodeAt(i) & 0xff), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * Name index of a target base BTF, built once per Btf and reused across
+ * modules. Names are hashed straight from the string section: no string is
+ * decoded until a lookup compares one.
+ */
 export function targetIndex(target: Btf): TargetIndex {
   let idx = indexCache.get(target);
   if (idx) return idx;
-  const byName = new Map<string, number[]>();
-  const strNames = new Map<number, string>();
-  for (let id = 1; id < target.typeCount; id++) {
-    const nameOff = target.nameOff(id);
-    if (nameOff === 0 || !isCandidateKind(target.kind(id))) continue;
-    let name = strNames.get(nameOff);
-    if (name === undefined) {
-      name = target.str(nameOff);
-      strNames.set(nameOff, name);
-    }
-    const list = byName.get(name);
+  const byHash = new Map<number, number[]>();
+  const strs = target.strings;
+  const start = target.startStrOff;
+  const dv = target.dv;
+  const le = target.littleEndian;
+  const offs = target.offsets;
+  for (let i = 0; i < offs.length; i++) {
+    const o = offs[i]!;
+    const nameOff = dv.getUint32(o, le);
+    if (nameOff === 0) continue;
+    if (!isCandidateKind((dv.getUint32(o + 4, le) >>> 24) & 0x1f)) continue;
+    const b = nameOff - start;
+    let e = strs.indexOf(0, b);
+    if (e < 0) e = strs.length;
+    const h = fnv(strs, b, e);
+    const list = byHash.get(h);
+    const id = target.startId + i;
     if (list) list.push(id);
-    else byName.set(name, [id]);
+    else byHash.set(h, [id]);
   }
-  idx = { byName };
+  idx = { byHash };
   indexCache.set(target, idx);
   return idx;
+}
+
+/** Target type ids named `name` (candidate kinds only), ascending. */
+function candidatesNamed(target: Btf, idx: TargetIndex, name: string): number[] {
+  const list = idx.byHash.get(fnvString(name));
+  if (!list) return [];
+  return list.filter((id) => target.name(id) === name);
 }
 
 function intEncoding(btf: Btf, id: number): number {
@@ -143,7 +172,7 @@ export function planRelocation(split: Btf, target: Btf): RelocationPlan {
   for (let id = nrDist; id < split.typeCount; id++) idMap[id] = id + nrBase - nrDist;
 
   const embedded = markEmbedded(split, nrDist);
-  const { byName } = targetIndex(target);
+  const index = targetIndex(target);
   const problems: RelocationProblem[] = [];
   // name_off of the target type matched last, per distilled name_off (libbpf's str_map).
   const strBest = new Map<number, number>();
@@ -154,7 +183,7 @@ export function planRelocation(split: Btf, target: Btf): RelocationPlan {
     const name = dist.str(dNameOff);
     const dSize = dist.sizeOrType(d);
     const isEmb = embedded[d] === 1;
-    const cands = byName.get(name) ?? [];
+    const cands = candidatesNamed(target, index, name);
     // Composites sharing a name_off in the target must also match on size.
     let compositeCount: Map<number, number> | null = null;
     const matches: number[] = [];
