@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ModbtfError } from '../errors.js';
-import { distillOne, reconcileOne, type DistillCliOptions, type ReconcileCliOptions } from './commands.js';
+import { distillOne, mapOne, reconcileOne, type DistillCliOptions, type MapCliOptions, type ReconcileCliOptions } from './commands.js';
 import type { Output } from './common.js';
 
-export type TaskKind = 'distill' | 'reconcile';
-export type TaskOptions = DistillCliOptions | ReconcileCliOptions;
+export type TaskKind = 'distill' | 'reconcile' | 'map';
+export type TaskOptions = DistillCliOptions | ReconcileCliOptions | MapCliOptions;
 
 export interface TaskResult {
   rc: number;
@@ -54,7 +54,9 @@ export async function runTask(kind: TaskKind, opts: TaskOptions, file: string): 
   const io: Output = { out: (l) => out.push(l), err: (l) => err.push(l) };
   const rc = kind === 'distill'
     ? await distillOne(file, opts as DistillCliOptions, io)
-    : await reconcileOne(file, opts as ReconcileCliOptions, io);
+    : kind === 'map'
+      ? await mapOne(file, opts as MapCliOptions, io)
+      : await reconcileOne(file, opts as ReconcileCliOptions, io);
   return { rc, out, err };
 }
 

@@ -14,7 +14,8 @@ import {
   type BtfState,
 } from '../btf/sections.js';
 import { isStandalone } from '../btf/standalone.js';
-import { distillModule } from '../distill/module.js';
+import { distillModule, mapModuleOnto } from '../distill/module.js';
+import { editElf } from '../elf/index.js';
 import { ElfFile } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
 import { openInput, writeFileAtomic, type InputFile } from '../module/index.js';
@@ -239,6 +240,9 @@ export async function distillOne(f: string, o: DistillCliOptions, io: Output): P
     const { input, elf } = await openModule(f);
     const base = await loadBaseBtf(o.base ?? defaultBasePath(elf, f));
     const r = distillModule(elf, base, { section: o.section, force: o.force, file: f });
+    if (r.report.mappedStandalone && !o.json) {
+      io.out(`${f}: standalone BTF mapped onto the base: ${r.report.mappedStandalone.mapped} types are the kernel's, ${r.report.mappedStandalone.kept} kept`);
+    }
     const w = await finishModule(input, r.elf, outputPath(f, o), o.sign);
     if (w.signatureDropped) io.err(`modbtf: ${f}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`);
     const rep = r.report;
@@ -254,11 +258,45 @@ export async function distillOne(f: string, o: DistillCliOptions, io: Output): P
   }
 }
 
+// ---------------------------------------------------------------- map
+
+export interface MapCliOptions extends OutputOptions {
+  base: string;
+  json: boolean;
+  sign?: SignOptions;
+}
+
+/** Replace a module's standalone `.BTF` by split BTF on `o.base`, mapped by type-graph equivalence. */
+export async function mapOne(f: string, o: MapCliOptions, io: Output): Promise<number> {
+  try {
+    const base = await loadBaseBtf(o.base);
+    const { input, elf } = await openModule(f);
+    const sec = elf.section(SEC_BTF);
+    if (!sec) throw new ModbtfError('E_NO_BTF', 'no .BTF section to map (generate it with `pahole -J`)', { file: f, section: SEC_BTF });
+    if (!isStandalone(elf.data(sec))) {
+      throw new ModbtfError('E_MAP', '.BTF is not standalone BTF (it is split already): nothing to map', { file: f, section: SEC_BTF });
+    }
+    const m = mapModuleOnto(elf, base, f);
+    const replace = new Map<string, Uint8Array>([[SEC_BTF, m.split.toBytes()]]);
+    if (m.ids) replace.set('.BTF_ids', m.ids);
+    const w = await finishModule(input, editElf(elf, { replace }), outputPath(f, o), o.sign);
+    if (w.signatureDropped) io.err(`modbtf: ${f}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`);
+    const st = m.mappedStandalone!;
+    if (o.json) io.out(JSON.stringify({ file: f, output: w.dest, mapped: st.mapped, kept: st.kept, btfAfter: m.split.toBytes().length }));
+    else io.out(`${f}: mapped onto ${o.base}: ${st.mapped} types are the kernel's, ${st.kept} kept as split BTF (${prettyBytes(sec.size)} -> ${prettyBytes(m.split.toBytes().length)})${w.dest !== resolve(f) ? ` -> ${w.dest}` : ''}`);
+    return EXIT_OK;
+  } catch (e) {
+    io.err(`modbtf: ${describeError(e)}`);
+    return EXIT_FAIL;
+  }
+}
+
 // ---------------------------------------------------------------- reconcile
 
 export interface ReconcileCliOptions extends OutputOptions {
   kernel: string;
   strip: boolean;
+  dedup?: boolean;
   strict: boolean;
   json: boolean;
   sign?: SignOptions;
@@ -269,7 +307,7 @@ export async function reconcileOne(f: string, o: ReconcileCliOptions, io: Output
   try {
     const target = await loadBaseBtf(o.kernel);
     const { input, elf } = await openModule(f);
-    const r = reconcileModule(elf, target, { strip: o.strip, file: f });
+    const r = reconcileModule(elf, target, { strip: o.strip, dedup: o.dedup, file: f });
     if (r.status === 'not-distilled') {
       if (o.json) io.out(JSON.stringify({ file: f, status: 'not-distilled' }));
       else io.out(`${f}: not distilled (no ${SEC_BASE_MINIMAL} or ${SEC_BASE_NATIVE}): nothing to do`);
@@ -281,7 +319,7 @@ export async function reconcileOne(f: string, o: ReconcileCliOptions, io: Output
     if (o.json) {
       io.out(JSON.stringify({ status: 'reconciled', ...rep, file: f, kernel: o.kernel, output: w.dest, signatureDropped: w.signatureDropped, signed: w.signed }));
     } else {
-      io.out(`${f}: reconciled onto ${o.kernel}: .BTF ${prettyBytes(rep.btfAfter)}, ${rep.splitTypes} types on ${rep.targetTypes} kernel types${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots remapped` : ''}${rep.stripped ? ', distilled pair stripped' : ''}${w.dest !== resolve(f) ? ` -> ${w.dest}` : ''}`);
+      io.out(`${f}: reconciled onto ${o.kernel}: .BTF ${prettyBytes(rep.btfAfter)}, ${rep.splitTypes} types on ${rep.targetTypes} kernel types${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots remapped` : ''}${rep.stripped ? ', distilled pair stripped' : ''}${rep.dedup ? `, ${rep.dedup.folded} types folded into the kernel's (${prettyBytes(rep.dedup.bytesSaved)} saved)` : ''}${w.dest !== resolve(f) ? ` -> ${w.dest}` : ''}`);
     }
     return EXIT_OK;
   } catch (e) {

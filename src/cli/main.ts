@@ -71,12 +71,22 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
       .positional('modules', { type: 'string', array: true, demandOption: true })
       .option('kernel', { alias: 'k', type: 'string', default: DEFAULT_KERNEL, describe: 'target kernel BTF (raw BTF or vmlinux ELF)' })
       .option('strip', { type: 'boolean', default: false, describe: 'drop the distilled pair (no later reconcile possible)' })
-      .option('strict', { type: 'boolean', default: false, describe: 'exit 1 for a module that is not distilled' })),
+      .option('strict', { type: 'boolean', default: false, describe: 'exit 1 for a module that is not distilled' })
+      .option('dedup', { type: 'boolean', default: false, describe: 'fold split types equal to kernel types into references to them' })),
     async (a) => {
       const files = expandInputs(a.modules, a.recursive);
-      const opts = { kernel: a.kernel, strip: a.strip, strict: a.strict, json: a.json, output: a.output, outDir: a.outDir, sign: signOptions(a) };
+      const opts = { kernel: a.kernel, strip: a.strip, strict: a.strict, dedup: a.dedup, json: a.json, output: a.output, outDir: a.outDir, sign: signOptions(a) };
       checkOutputOptions(files, opts);
       code = await runBatch('reconcile', opts, files, a.jobs ?? defaultJobs(), io, io === stdio && !a.json);
+    })
+    .command('map <modules..>', 'turn standalone module BTF (pahole -J without a base) into split BTF on vmlinux', (y) => outputOptions(y
+      .positional('modules', { type: 'string', array: true, demandOption: true })
+      .option('base', { alias: 'B', type: 'string', demandOption: true, describe: 'vmlinux (ELF, raw BTF or vmlinuz) to map onto' })),
+    async (a) => {
+      const files = expandInputs(a.modules, a.recursive);
+      const opts = { base: a.base, json: a.json, output: a.output, outDir: a.outDir, sign: signOptions(a) };
+      checkOutputOptions(files, opts);
+      code = await runBatch('map', opts, files, a.jobs ?? defaultJobs(), io, io === stdio && !a.json);
     })
     .command('check <modules..>', 'can these distilled modules be reconciled onto these kernels? (writes nothing)', (y) => y
       .positional('modules', { type: 'string', array: true, demandOption: true })

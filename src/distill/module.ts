@@ -12,6 +12,7 @@ import { ElfFile, editElf, type ElfEdits } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
 import { relocateSplit } from '../reconcile/module.js';
 import { distill } from './distill.js';
+import { mapOntoBase } from '../map/map.js';
 
 export interface DistillModuleOptions {
   /** Name of the section the distilled base goes in (default `.BTF.base_minimal`). */
@@ -40,6 +41,8 @@ export interface DistillReport {
   btfIdsChanged: number;
   /** The module was distilled again from an earlier distilled/reconciled state. */
   redone: boolean;
+  /** Standalone BTF was first mapped onto the base: types mapped there, and kept. */
+  mappedStandalone?: { mapped: number; kept: number };
 }
 
 export interface DistillModuleResult {
@@ -48,7 +51,32 @@ export interface DistillModuleResult {
 }
 
 /** Split BTF on `base` for the module's `.BTF`, whatever state it is in, with `.BTF_ids` in that numbering. */
-function splitOnBase(elf: ElfFile, base: Btf, opts: DistillModuleOptions): { split: Btf; ids: Uint8Array | null; redone: boolean } {
+interface SplitOnBase {
+  split: Btf;
+  /** `.BTF_ids` bytes in `split`'s numbering. */
+  ids: Uint8Array | null;
+  redone: boolean;
+  /** Set when the module had standalone BTF that was mapped onto the base first. */
+  mappedStandalone?: { mapped: number; kept: number };
+}
+
+/** Split BTF on `base` for a module's standalone `.BTF`, mapped by type-graph equivalence. */
+export function mapModuleOnto(elf: ElfFile, base: Btf, file?: string): SplitOnBase {
+  const sec = elf.section(SEC_BTF)!;
+  const standalone = Btf.parse(elf.data(sec), { file, section: SEC_BTF });
+  validateBtf(standalone);
+  const m = mapOntoBase(standalone, base);
+  const idsSec = elf.section(SEC_BTF_IDS);
+  let ids: Uint8Array | null = null;
+  if (idsSec) {
+    const raw = elf.data(idsSec);
+    const layout = btfIdsLayout(raw, idsSec.index, elf.symbols(), elf.littleEndian, { file });
+    ids = remapBtfIds(raw, layout, m.idMap, elf.littleEndian, { file }).bytes;
+  }
+  return { split: m.split, ids, redone: false, mappedStandalone: { mapped: m.mapped, kept: m.kept } };
+}
+
+function splitOnBase(elf: ElfFile, base: Btf, opts: DistillModuleOptions): SplitOnBase {
   const file = opts.file;
   const btfSec = elf.section(SEC_BTF);
   if (!btfSec) {
@@ -73,10 +101,7 @@ function splitOnBase(elf: ElfFile, base: Btf, opts: DistillModuleOptions): { spl
     split = Btf.parse(raw, { base, file, section: SEC_BTF });
     validateBtf(split);
   } catch (e) {
-    if (e instanceof ModbtfError && isStandalone(raw)) {
-      throw new ModbtfError('E_NOT_SPLIT',
-        '.BTF is standalone BTF (no base): map it onto vmlinux first (`modbtf map --base VMLINUX`)', { file, section: SEC_BTF });
-    }
+    if (e instanceof ModbtfError && isStandalone(raw)) return mapModuleOnto(elf, base, file);
     if (e instanceof ModbtfError) {
       throw new ModbtfError('E_NOT_SPLIT', `not split BTF on the given base: ${e.message}`, { file, section: SEC_BTF, typeId: e.typeId });
     }
@@ -89,7 +114,7 @@ export function distillModule(elf: ElfFile, base: Btf, opts: DistillModuleOption
   const file = opts.file;
   const section = opts.section ?? SEC_BASE_MINIMAL;
   const btfBefore = elf.section(SEC_BTF)?.size ?? 0;
-  const { split, ids, redone } = splitOnBase(elf, base, opts);
+  const { split, ids, redone, mappedStandalone } = splitOnBase(elf, base, opts);
   const moduleTypes = split.nrTypes;
   const r = distill(split);
   const baseBytes = r.base.toBytes();
@@ -125,7 +150,7 @@ export function distillModule(elf: ElfFile, base: Btf, opts: DistillModuleOption
     report: {
       file, section, btfBefore, btfAfter: splitBytes.length, baseSize: baseBytes.length,
       moduleTypes, splitTypes: r.split.nrTypes, baseTypes: r.base.nrTypes, baseKinds,
-      btfIdsSlots, btfIdsChanged, redone,
+      btfIdsSlots, btfIdsChanged, redone, mappedStandalone,
     },
   };
 }

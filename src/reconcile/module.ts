@@ -9,6 +9,7 @@ import { validateBtf } from '../btf/validate.js';
 import { ElfFile, editElf, type ElfEdits } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
 import { applyPlan, formatProblem, planRelocation, type RelocationProblem } from './relocate.js';
+import { dedupAgainstBase } from '../map/map.js';
 
 export interface DistilledParts {
   /** Section the distilled base came from. */
@@ -86,6 +87,8 @@ export function relocateSplit(elf: ElfFile, target: Btf, opts: { file?: string }
 export interface ReconcileOptions {
   /** Drop the distilled pair (the module can then not be reconciled again). */
   strip?: boolean;
+  /** Fold split types equal to kernel types back into references to the kernel. */
+  dedup?: boolean;
   file?: string;
 }
 
@@ -100,6 +103,8 @@ export interface ReconcileReport {
   distilledBaseTypes: number;
   btfIdsSlots: number;
   stripped: boolean;
+  /** With dedup: split types folded into kernel types, and bytes saved. */
+  dedup?: { folded: number; bytesSaved: number };
 }
 
 export type ReconcileModuleResult =
@@ -112,9 +117,18 @@ export function reconcileModule(elf: ElfFile, target: Btf, opts: ReconcileOption
   const btfBefore = elf.section(SEC_BTF)?.size ?? 0;
   const r = relocateSplit(elf, target, { file });
   const { parts } = r;
-  const out = r.btf.toBytes();
+  let btf = r.btf;
+  let ids = r.ids;
+  let dedup: ReconcileReport['dedup'];
+  if (opts.dedup) {
+    const d = dedupAgainstBase(btf);
+    btf = d.btf;
+    dedup = { folded: d.folded, bytesSaved: d.bytesSaved };
+    if (ids) ids = remapIds(elf, ids, d.idMap, file).bytes;
+  }
+  const out = btf.toBytes();
   const replace = new Map<string, Uint8Array>([[SEC_BTF, out]]);
-  if (r.ids) replace.set(SEC_BTF_IDS, r.ids);
+  if (ids) replace.set(SEC_BTF_IDS, ids);
   const add: NonNullable<ElfEdits['add']> = [];
   const remove: string[] = [];
   const present = (n: string): boolean => elf.section(n) !== undefined;
@@ -136,8 +150,8 @@ export function reconcileModule(elf: ElfFile, target: Btf, opts: ReconcileOption
     elf: editElf(elf, { replace, add, remove }),
     report: {
       file, again: parts.reconciled, btfBefore, btfAfter: out.length, targetTypes: target.typeCount - 1,
-      splitTypes: parts.split.nrTypes, distilledBaseTypes: parts.dist.nrTypes, btfIdsSlots: r.btfIdsSlots,
-      stripped: !!opts.strip,
+      splitTypes: btf.nrTypes, distilledBaseTypes: parts.dist.nrTypes, btfIdsSlots: r.btfIdsSlots,
+      stripped: !!opts.strip, dedup,
     },
   };
 }

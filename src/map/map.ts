@@ -1,0 +1,404 @@
+/**
+ * Mapping BTF onto a kernel's BTF by type-graph equivalence, as BTF
+ * deduplication decides it: same kind, name, size and layout, recursively
+ * through members, elements, pointees and parameters, with cycles (through
+ * pointers) handled by a hypothetical mapping that is confirmed as a whole or
+ * dropped. Candidates come from hashes of each type's own shape (for
+ * reference types, of the mapped ids they refer to), so a module maps in one
+ * pass over its types.
+ */
+import { Btf } from '../btf/btf.js';
+import { BtfBuilder } from '../btf/builder.js';
+import { Kind, LAYOUT } from '../btf/kinds.js';
+import { ModbtfError } from '../errors.js';
+
+const UNMAPPED = -1;
+
+function mix(h: number, v: number): number {
+  h = Math.imul(h ^ (v & 0xff), 0x01000193);
+  h = Math.imul(h ^ ((v >>> 8) & 0xff), 0x01000193);
+  h = Math.imul(h ^ ((v >>> 16) & 0xff), 0x01000193);
+  return Math.imul(h ^ (v >>> 24), 0x01000193);
+}
+
+function mixStr(h: number, btf: Btf, off: number): number {
+  if (off === 0) return mix(h, 0);
+  const b = btf.strBytes(off);
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return Math.imul(h ^ 0xff, 0x01000193);
+}
+
+/**
+ * Kinds that belong to the module and are never mapped onto the kernel: its
+ * functions (kfunc sets in .BTF_ids name them), variables, sections, tags.
+ */
+function ownKind(kind: number): boolean {
+  return kind === Kind.VAR || kind === Kind.DATASEC || kind === Kind.DECL_TAG || kind === Kind.FUNC;
+}
+
+/** Kinds whose identity does not go through their referenced types' identities (composites, leaves). */
+function shapeKind(kind: number): boolean {
+  return kind === Kind.STRUCT || kind === Kind.UNION || kind === Kind.INT || kind === Kind.FLOAT
+    || kind === Kind.ENUM || kind === Kind.ENUM64 || kind === Kind.FWD;
+}
+
+/**
+ * Hash of a type's shape. Composites hash member names and offsets (not
+ * member types: those may loop back); reference types hash the ids they refer
+ * to, through `ref` (UNMAPPED makes the type unmappable: returns null).
+ */
+function shapeHash(btf: Btf, id: number, ref: (id: number) => number): number | null {
+  const owner = btf.owner(id);
+  const o = owner.off(id);
+  const info = owner.u32(o + 4);
+  const kind = (info >>> 24) & 0x1f;
+  const vlen = info & 0xffff;
+  let h = mix(0x811c9dc5, info);
+  h = mixStr(h, owner, owner.u32(o));
+  const l = LAYOUT[kind]!;
+  if (l.typeIsId) {
+    const r = ref(owner.u32(o + 8));
+    if (r === UNMAPPED) return null;
+    h = mix(h, r);
+  } else {
+    h = mix(h, owner.u32(o + 8));
+  }
+  switch (kind) {
+    case Kind.INT:
+      return mix(h, owner.u32(o + 12));
+    case Kind.ARRAY: {
+      const e = ref(owner.u32(o + 12));
+      const x = ref(owner.u32(o + 16));
+      if (e === UNMAPPED || x === UNMAPPED) return null;
+      return mix(mix(mix(h, e), x), owner.u32(o + 20));
+    }
+    case Kind.STRUCT: case Kind.UNION:
+      for (let i = 0, p = o + 12; i < vlen; i++, p += 12) h = mix(mixStr(h, owner, owner.u32(p)), owner.u32(p + 8));
+      return h;
+    case Kind.ENUM:
+      for (let i = 0, p = o + 12; i < vlen; i++, p += 8) h = mix(mixStr(h, owner, owner.u32(p)), owner.u32(p + 4));
+      return h;
+    case Kind.ENUM64:
+      for (let i = 0, p = o + 12; i < vlen; i++, p += 12) h = mix(mix(mixStr(h, owner, owner.u32(p)), owner.u32(p + 4)), owner.u32(p + 8));
+      return h;
+    case Kind.FUNC_PROTO:
+      for (let i = 0, p = o + 12; i < vlen; i++, p += 8) {
+        const r = ref(owner.u32(p + 4));
+        if (r === UNMAPPED) return null;
+        h = mix(mixStr(h, owner, owner.u32(p)), r);
+      }
+      return h;
+    default:
+      return h;
+  }
+}
+
+interface BaseIndex {
+  byShape: Map<number, number[]>;
+}
+const baseIndexCache = new WeakMap<Btf, BaseIndex>();
+
+/** Shape index of a base BTF (ids refer to themselves), built once per Btf. */
+export function baseShapeIndex(base: Btf): BaseIndex {
+  let idx = baseIndexCache.get(base);
+  if (idx) return idx;
+  const byShape = new Map<number, number[]>();
+  const self = (id: number): number => id;
+  for (let id = 1; id < base.typeCount; id++) {
+    const h = shapeHash(base, id, self)!;
+    const list = byShape.get(h);
+    if (list) list.push(id);
+    else byShape.set(h, [id]);
+  }
+  idx = { byShape };
+  baseIndexCache.set(base, idx);
+  return idx;
+}
+
+function sameStr(a: Btf, ao: number, b: Btf, bo: number): boolean {
+  if (ao === 0 || bo === 0) return ao === bo;
+  const x = a.strBytes(ao);
+  const y = b.strBytes(bo);
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+/**
+ * Two types of the same BTF with identical records: duplicates its own
+ * deduplication left (vmlinux has some), which stand for the same type.
+ */
+function identical(btf: Btf, x: number, y: number): boolean {
+  if (x === 0 || y === 0) return x === y;
+  const ox = btf.owner(x);
+  const oy = btf.owner(y);
+  const a = ox.record(x);
+  const b = oy.record(y);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Whether type `s` of `src` and type `t` of `dst` are equivalent, given the
+ * mappings already made. On success the pairs assumed on the way are added to
+ * `mapped` (they are all equivalent); on failure nothing changes.
+ */
+function equivalent(src: Btf, dst: Btf, s: number, t: number, mapped: Int32Array): boolean {
+  const hypot = new Map<number, number>();
+  const stack: number[] = [s, t];
+  while (stack.length) {
+    const b = stack.pop()!;
+    const a = stack.pop()!;
+    if (a === 0 || b === 0) {
+      if (a !== b) return false;
+      continue;
+    }
+    const known = mapped[a]!;
+    if (known > 0) {
+      if (known !== b && !identical(dst, known, b)) return false;
+      continue;
+    }
+    const h = hypot.get(a);
+    if (h !== undefined) {
+      if (h !== b && !identical(dst, h, b)) return false;
+      continue;
+    }
+    const ak = src.kind(a);
+    const bk = dst.kind(b);
+    if (!sameStr(src.owner(a), src.nameOff(a), dst.owner(b), dst.nameOff(b))) return false;
+    if (ak === Kind.FWD && (bk === Kind.STRUCT || bk === Kind.UNION)) {
+      // A forward declaration is the struct/union of that name and flavour.
+      if (src.kflag(a) !== (bk === Kind.UNION)) return false;
+      hypot.set(a, b);
+      continue;
+    }
+    if ((ak === Kind.ENUM || ak === Kind.ENUM64) && src.vlen(a) === 0 && (bk === Kind.ENUM || bk === Kind.ENUM64)) {
+      // A forward-declared enum (no values) is the enum of that name and size.
+      if (src.sizeOrType(a) !== dst.sizeOrType(b)) return false;
+      hypot.set(a, b);
+      continue;
+    }
+    if (ak !== bk || src.info(a) !== dst.info(b)) return false;
+    if (ownKind(ak)) return false;
+    const so = src.owner(a);
+    const to = dst.owner(b);
+    const sp = so.off(a);
+    const tp = to.off(b);
+    const l = LAYOUT[ak]!;
+    if (l.typeIsId) stack.push(so.u32(sp + 8), to.u32(tp + 8));
+    else if (so.u32(sp + 8) !== to.u32(tp + 8)) return false;
+    switch (ak) {
+      case Kind.INT:
+        if (so.u32(sp + 12) !== to.u32(tp + 12)) return false;
+        break;
+      case Kind.ARRAY:
+        if (so.u32(sp + 20) !== to.u32(tp + 20)) return false;
+        stack.push(so.u32(sp + 12), to.u32(tp + 12), so.u32(sp + 16), to.u32(tp + 16));
+        break;
+      default: {
+        const vlen = src.vlen(a);
+        const step = l.member;
+        for (let i = 0; i < vlen; i++) {
+          const x = sp + 12 + l.extra + i * step;
+          const y = tp + 12 + l.extra + i * step;
+          for (let f = 0; f < step; f += 4) {
+            const isStr = l.memberStrs.includes(f);
+            const isId = l.memberIds.includes(f);
+            if (isStr) {
+              if (!sameStr(so, so.u32(x + f), to, to.u32(y + f))) return false;
+            } else if (isId) {
+              stack.push(so.u32(x + f), to.u32(y + f));
+            } else if (so.u32(x + f) !== to.u32(y + f)) {
+              return false;
+            }
+          }
+        }
+      }
+    }
+    hypot.set(a, b);
+  }
+  for (const [a, b] of hypot) mapped[a] = b;
+  return true;
+}
+
+export interface MapResult {
+  /** Split BTF on `base`: the types that had no equivalent there. */
+  split: Btf;
+  /** Standalone id -> id in the split-on-base numbering (base ids for mapped types). */
+  idMap: Uint32Array;
+  /** Types mapped onto the base, and types kept. */
+  mapped: number;
+  kept: number;
+}
+
+/** Map standalone BTF onto `base`; the types with no equivalent there stay, renumbered. */
+export function mapOntoBase(standalone: Btf, base: Btf): MapResult {
+  if (standalone.base) throw standalone.error('E_MAP', 'BTF is already split BTF: nothing to map');
+  return mapTypes(standalone, base, standalone.startId, standalone.typeCount);
+}
+
+function mapTypes(src: Btf, base: Btf, from: number, to: number): MapResult {
+  const index = baseShapeIndex(base);
+  const n = src.typeCount;
+  const mapped = new Int32Array(n); // 0 undecided, >0 base id, UNMAPPED kept
+  // Types below `from` are the base's own (dedup after reconcile): they map to themselves.
+  for (let id = 1; id < from; id++) mapped[id] = id;
+  const ref = (id: number): number => (id === 0 ? 0 : mapped[id]! > 0 ? mapped[id]! : UNMAPPED);
+  const state = new Uint8Array(n);
+  const stack: number[] = [];
+  const decide = (id: number): void => {
+    if (mapped[id] !== 0) return;
+    const kind = src.kind(id);
+    if (ownKind(kind)) {
+      mapped[id] = UNMAPPED;
+      return;
+    }
+    const h = shapeHash(src, id, ref);
+    if (h !== null) {
+      for (const t of index.byShape.get(h) ?? []) {
+        if (equivalent(src, base, id, t, mapped)) break;
+      }
+    }
+    if (mapped[id] === 0) mapped[id] = UNMAPPED;
+  };
+  // Post-order over reference edges, so a reference type's targets are decided first.
+  for (let root = from; root < to; root++) {
+    if (state[root]) continue;
+    stack.push(root);
+    while (stack.length) {
+      const id = stack[stack.length - 1]!;
+      if (state[id] === 0) {
+        state[id] = 1;
+        if (!shapeKind(src.kind(id))) {
+          src.owner(id).forEachIdField(id, (p) => {
+            const r = src.owner(id).u32(p);
+            if (r >= from && r < n && state[r] === 0) stack.push(r);
+          });
+        }
+        continue;
+      }
+      stack.pop();
+      if (state[id] === 1) {
+        state[id] = 2;
+        decide(id);
+      }
+    }
+  }
+  // Forward declarations the shape pass left: the unique base struct/union of
+  // that name and flavour, or enum of that name and size.
+  for (let id = from; id < to; id++) {
+    if (mapped[id] !== UNMAPPED || src.nameOff(id) === 0) continue;
+    const kind = src.kind(id);
+    const enumFwd = (kind === Kind.ENUM || kind === Kind.ENUM64) && src.vlen(id) === 0;
+    if (kind !== Kind.FWD && !enumFwd) continue;
+    const hits = namedInBase(base, src.name(id)).filter((t) => {
+      const k = base.kind(t);
+      if (enumFwd) return (k === Kind.ENUM || k === Kind.ENUM64) && base.sizeOrType(t) === src.sizeOrType(id);
+      return k === (src.kflag(id) ? Kind.UNION : Kind.STRUCT);
+    });
+    if (hits.length === 1) mapped[id] = hits[0]!;
+  }
+
+  // Keep the unmapped types in order, renumbered after the base.
+  const idMap = new Uint32Array(n);
+  const b = new BtfBuilder(base, src.littleEndian, src.types.length);
+  const strCache = new Map<number, number>();
+  let kept = 0;
+  for (let id = from; id < to; id++) {
+    if (mapped[id]! > 0) idMap[id] = mapped[id]!;
+    else idMap[id] = base.typeCount + kept++;
+  }
+  for (let id = 1; id < from; id++) idMap[id] = id;
+  for (let id = from; id < to; id++) if (mapped[id]! <= 0) b.copyType(src.owner(id), id, strCache);
+  const out = b.build();
+  const pos = out.idFieldPositions();
+  for (let i = 0; i < pos.length; i++) {
+    const p = pos[i]!;
+    const v = out.u32(p);
+    if (v >= n) throw src.error('E_MAP', `type id ${v} is out of range`);
+    out.dv.setUint32(p, idMap[v]!, out.littleEndian);
+  }
+  return { split: out, idMap, mapped: to - from - kept, kept };
+}
+
+const nameCache = new WeakMap<Btf, Map<string, number[]>>();
+/** Named struct/union/enum/enum64 ids of `base` by name (built once per base). */
+function namedInBase(base: Btf, name: string): number[] {
+  let m = nameCache.get(base);
+  if (!m) {
+    m = new Map();
+    for (let id = 1; id < base.typeCount; id++) {
+      const k = base.kind(id);
+      if ((k !== Kind.STRUCT && k !== Kind.UNION && k !== Kind.ENUM && k !== Kind.ENUM64) || base.nameOff(id) === 0) continue;
+      const n = base.name(id);
+      const l = m.get(n);
+      if (l) l.push(id);
+      else m.set(n, [id]);
+    }
+    nameCache.set(base, m);
+  }
+  return m.get(name) ?? [];
+}
+
+export interface DedupResult {
+  btf: Btf;
+  idMap: Uint32Array;
+  folded: number;
+  bytesSaved: number;
+}
+
+/**
+ * Fold split types equivalent to types of their (full kernel) base into
+ * references to the base: after reconcile, the copies distill pulled into
+ * the split become base references again.
+ */
+export function dedupAgainstBase(split: Btf): DedupResult {
+  const base = split.base;
+  if (!base) throw split.error('E_MAP', 'BTF has no base to deduplicate against');
+  const before = split.toBytes().length;
+  const r = mapTypes(split, base, split.startId, split.typeCount);
+  const after = r.split.toBytes().length;
+  return { btf: r.split, idMap: r.idMap, folded: r.mapped, bytesSaved: before - after };
+}
+
+/**
+ * Split BTF plus every base type it reaches (transitively, full types) as one
+ * standalone BTF: reached base types first in base-id order, then the split's
+ * types. What `pahole -J` without a base makes of a module, near enough.
+ */
+export function toStandalone(split: Btf): Btf {
+  const base = split.base;
+  if (!base) throw new ModbtfError('E_MAP', 'BTF is not split BTF');
+  const reach = new Uint8Array(split.startId);
+  const stack: number[] = [];
+  const visit = (from: Btf, id: number): void => {
+    from.forEachIdField(id, (p) => {
+      const r = from.u32(p);
+      if (r !== 0 && r < split.startId && !reach[r]) {
+        reach[r] = 1;
+        stack.push(r);
+      }
+    });
+  };
+  for (let id = split.startId; id < split.typeCount; id++) visit(split, id);
+  while (stack.length) {
+    const id = stack.pop()!;
+    visit(base.owner(id), id);
+  }
+  const idMap = new Uint32Array(split.typeCount);
+  let next = 1;
+  for (let id = 1; id < split.startId; id++) if (reach[id]) idMap[id] = next++;
+  for (let id = split.startId; id < split.typeCount; id++) idMap[id] = next++;
+  const b = new BtfBuilder(null, split.littleEndian, split.types.length * 4);
+  const cache = new Map<number, number>();
+  for (let id = 1; id < split.startId; id++) if (reach[id]) b.copyType(base.owner(id), id, cache);
+  for (let id = split.startId; id < split.typeCount; id++) b.copyType(split, id, cache);
+  const out = b.build();
+  const pos = out.idFieldPositions();
+  for (let i = 0; i < pos.length; i++) {
+    const p = pos[i]!;
+    out.dv.setUint32(p, idMap[out.u32(p)]!, out.littleEndian);
+  }
+  return out;
+}
