@@ -42,6 +42,8 @@ describe.skipIf(!!skip)('kernel accepts modbtf output', () => {
       expect(await run(['distill', '-B', vmlinux, '--section', '.BTF.base', '-o', join(dir, `${m}.native.ko.xz`), stock(m)], quiet)).toBe(0);
       copyFileSync(join(dir, `${m}.native.ko.xz`), join(dir, `${m}.reconciled.ko.xz`));
       expect(await run(['reconcile', '-k', vmlinux, join(dir, `${m}.reconciled.ko.xz`)], quiet)).toBe(0);
+      copyFileSync(join(dir, `${m}.native.ko.xz`), join(dir, `${m}.dedup.ko.xz`));
+      expect(await run(['reconcile', '--dedup', '-k', vmlinux, join(dir, `${m}.dedup.ko.xz`)], quiet)).toBe(0);
     }
     // Negative controls: junk .BTF; tcp_bbr distilled but with its old .BTF_ids.
     const loop = (await openInput(stock('loop'))).elf!;
@@ -81,6 +83,17 @@ describe.skipIf(!!skip)('kernel accepts modbtf output', () => {
       expectLoaded(boot, m);
       const written = await btfSection(join(dir, `${m}.reconciled.ko.xz`));
       expect(boot.modules.get(m)!.btf, m).toEqual({ size: written.length, sha256: sha256(written) });
+    }
+  });
+
+  it('reconciled with --dedup: accepted, exposed as written, no larger than the original .BTF', async () => {
+    const boot = await bootWithModules(setup.kernel!, [...DEPS, ...MODS.map((m) => join(dir, `${m}.dedup.ko.xz`))]);
+    expect(boot.done, boot.serialLog.slice(-3000)).toBe(true);
+    for (const m of MODS) {
+      expectLoaded(boot, m);
+      const written = await btfSection(join(dir, `${m}.dedup.ko.xz`));
+      expect(boot.modules.get(m)!.btf, m).toEqual({ size: written.length, sha256: sha256(written) });
+      expect(written.length, m).toBeLessThanOrEqual((await btfSection(stock(m))).length);
     }
   });
 

@@ -43,6 +43,7 @@ describe.skipIf(!!skip)('sample out-of-tree module on Debian 6.1 through the DKM
     cpSync(join(repoRoot, 'samples/modbtf_sample'), join(dir, 'src'), { recursive: true });
     const out = sh('make', [`KDIR=${headers}`], {}, join(dir, 'src'));
     expect(out).toMatch(/Skipping BTF generation/);
+    cpSync(join(dir, 'src/modbtf_sample.ko'), join(dir, 'src/modbtf_sample.ko.orig'));
   });
 
   it('build: pahole gives it split BTF, modbtf distills it', async () => {
@@ -68,6 +69,25 @@ describe.skipIf(!!skip)('sample out-of-tree module on Debian 6.1 through the DKM
     expect(v.insmodRc, `${v.insmodOutput.join('|')} ${v.klog.join('|')}`).toBe(0);
     expect(v.btf).toEqual({ size: btf.length, sha256: sha256(btf) });
     expect(v.klog.join('\n')).toContain('modbtf_sample: 4 entries');
+  });
+
+  it('standalone BTF (pahole -J, no base): distill maps it onto vmlinux, reconcile, 6.1 loads it with BTF', async () => {
+    const ko = join(dir, 'standalone.ko');
+    cpSync(join(dir, 'src/modbtf_sample.ko.orig'), ko);
+    sh('pahole', ['-J', ko]);
+    const before = await openInput(ko);
+    expect(spawnSync(bin, ['inspect', ko], { encoding: 'utf8' }).stdout).toContain('standalone BTF (no base)');
+    const d = sh(bin, ['distill', '--base', kernel!, ko]);
+    expect(d).toMatch(/standalone BTF mapped onto the base: \d+ types are the kernel's, \d+ kept/);
+    sh(bin, ['reconcile', '--kernel', kernel!, ko]);
+    const elf = (await openInput(ko)).elf!;
+    const btf = Buffer.from(elf.data(elf.section('.BTF')!));
+    expect(btf.length).toBeLessThan(before.elf!.section('.BTF')!.size);
+    const boot = await bootWithModules(kernel!, [ko]);
+    expect(boot.done, boot.serialLog.slice(-3000)).toBe(true);
+    const v = boot.modules.get('modbtf_sample')!;
+    expect(v.insmodRc, `${v.insmodOutput.join('|')} ${v.klog.join('|')}`).toBe(0);
+    expect(v.btf).toEqual({ size: btf.length, sha256: sha256(btf) });
   });
 });
 

@@ -1,0 +1,88 @@
+/** Mapping standalone BTF onto vmlinux, and folding reconciled copies back (dedup). */
+import { readFileSync, readdirSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Btf } from '../src/btf/btf.js';
+import { loadBaseBtf } from '../src/btf/load.js';
+import { dedupAgainstBase, mapOntoBase, toStandalone } from '../src/map/map.js';
+import { openInput } from '../src/module/index.js';
+import { corpus, fixture, haveCorpus } from './helpers.js';
+
+/** A type as text: names resolved, base ids as they are, split ids relative to the split. */
+function canon(b: Btf, id: number): string {
+  const o = b.off(id);
+  const ids = new Set<number>();
+  const strs = new Set<number>();
+  b.forEachIdField(id, (p) => ids.add(p - o));
+  b.forEachStrField(id, (p) => strs.add(p - o));
+  const parts: string[] = [];
+  for (let i = 0; i < b.recordSize(id); i += 4) {
+    const v = b.u32(o + i);
+    if (strs.has(i)) parts.push(JSON.stringify(b.str(v)));
+    else if (ids.has(i)) parts.push(v >= b.startId ? `s${v - b.startId}` : `b${v}`);
+    else parts.push(String(v));
+  }
+  return parts.join(' ');
+}
+
+function sameTypes(a: Btf, b: Btf): boolean {
+  if (a.nrTypes !== b.nrTypes) return false;
+  for (let i = 0; i < a.nrTypes; i++) if (canon(a, a.startId + i) !== canon(b, b.startId + i)) return false;
+  return true;
+}
+
+async function moduleBtf(path: string, base: Btf): Promise<Btf> {
+  const elf = (await openInput(path)).elf!;
+  return Btf.parse(elf.data(elf.section('.BTF')!), { base });
+}
+
+describe('map on the fixtures', () => {
+  let vm: Btf;
+  beforeAll(async () => {
+    vm = await loadBaseBtf(fixture('k612/vmlinux.btf.xz'));
+  });
+  it('split -> standalone -> mapped gives back the same types', async () => {
+    for (const m of ['crc7', 'tcp_bbr', 'af_key']) {
+      const orig = await moduleBtf(fixture('k612/modules', `${m}.ko.xz`), vm);
+      const sa = toStandalone(orig);
+      expect(sa.base).toBeNull();
+      expect(sa.nrTypes).toBeGreaterThan(orig.nrTypes);
+      const r = mapOntoBase(sa, vm);
+      expect(sameTypes(r.split, orig), m).toBe(true);
+      expect(r.kept).toBe(orig.nrTypes);
+      // Strings are laid out anew in first-use order, so bytes match only where pahole's order agrees.
+      if (m === 'crc7') expect(Buffer.from(r.split.toBytes()).equals(Buffer.from(orig.toBytes())), m).toBe(true);
+    }
+  });
+  it('dedup folds the copies reconcile left back into the kernel', () => {
+    const rel = Btf.parse(readFileSync(fixture('k612/golden/af_key.reloc-k612.raw')), { base: vm });
+    const d = dedupAgainstBase(rel);
+    expect(d.folded).toBeGreaterThan(0);
+    expect(d.bytesSaved).toBe(rel.toBytes().length - d.btf.toBytes().length);
+    expect(d.btf.toBytes().length).toBeLessThan(rel.toBytes().length);
+  });
+});
+
+describe.skipIf(!haveCorpus)('map over the 53 corpus modules', () => {
+  it('standalone -> mapped: same types as the original .BTF; dedup no larger than the original', async () => {
+    const vm = await loadBaseBtf(corpus('k612cloud/vmlinux.btf'));
+    const mods = readdirSync(corpus('k612cloud/modules')).map((f) => f.replace('.ko.xz', '')).sort();
+    let same = 0;
+    let bytes = 0;
+    let smaller = 0;
+    const differ: string[] = [];
+    for (const m of mods) {
+      const orig = await moduleBtf(corpus('k612cloud/modules', `${m}.ko.xz`), vm);
+      const r = mapOntoBase(toStandalone(orig), vm);
+      if (sameTypes(r.split, orig)) same++;
+      else differ.push(`${m} (${orig.nrTypes} -> ${r.split.nrTypes})`);
+      if (Buffer.from(r.split.toBytes()).equals(Buffer.from(orig.toBytes()))) bytes++;
+      // Every mapped-away type really is in vmlinux: nothing the original kept is lost beyond that.
+      expect(r.split.nrTypes, m).toBeLessThanOrEqual(orig.nrTypes);
+      const rel = Btf.parse(readFileSync(corpus('k612cloud/golden', `${m}.reloc-k612.raw`)), { base: vm });
+      if (dedupAgainstBase(rel).btf.toBytes().length <= orig.toBytes().length) smaller++;
+    }
+    console.log(`map: ${same}/53 same types as the original .BTF, ${bytes} byte-identical; differing (pahole kept types vmlinux has): ${differ.join(', ')}; dedup <= original: ${smaller}/53`);
+    expect(same).toBeGreaterThanOrEqual(40);
+    expect(smaller).toBeGreaterThanOrEqual(45);
+  });
+});
