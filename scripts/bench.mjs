@@ -71,6 +71,24 @@ for (const m of mods) {
   rows.push([`reconcile ${m}`, fmt(r.median), fmt(r.min)]);
 }
 
+// ---- mapping standalone BTF (kvm, as pahole -J without a base would give it) onto vmlinux
+{
+  const input = await lib.openInput(C('k612cloud/modules/kvm.ko.xz'));
+  const orig = lib.Btf.parse(input.elf.data(input.elf.section('.BTF')), { base: vm });
+  const standalone = lib.toStandalone(orig);
+  const t0 = performance.now();
+  lib.mapOntoBase(standalone, vm); // builds the base's shape index once
+  const first = performance.now() - t0;
+  const m = timeIt(() => lib.mapOntoBase(standalone, vm), 10);
+  results.inProcess.mapKvm = { standaloneTypes: standalone.nrTypes, first, ...m };
+  rows.push([`map kvm onto vmlinux (${standalone.nrTypes} standalone types)`, fmt(m.median), fmt(m.min)]);
+  rows.push(['  first run, building the vmlinux shape index', fmt(first), '']);
+  const rel = lib.Btf.parse(new Uint8Array(await readFile(C('k612cloud/golden/kvm.reloc-k612.raw'))), { base: vm });
+  const d = timeIt(() => lib.dedupAgainstBase(rel), 10);
+  results.inProcess.dedupKvm = d;
+  rows.push(['dedup reconciled kvm against vmlinux', fmt(d.median), fmt(d.min)]);
+}
+
 // ---- whole process
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-bench-'));
 const vmPath = C('k612cloud/vmlinux.btf');
@@ -138,6 +156,7 @@ target('distill xfs, ms', results.inProcess.xfs.distill.median, 8);
 target('reconcile any corpus module (worst of 5), ms', worstReconcile, 5);
 target('process reconcile minus node -e 0, ms', reconcileProc.median - nodeNull.median, 80);
 target('check 53 modules x 3 kernels, ms', chk.wallMs, 2000);
+target('map kvm onto 6.12 vmlinux, ms', results.inProcess.mapKvm.median, 200);
 if (tree) {
   target(`distill whole tree (${tree.modules} modules), ms`, tree.distill.wallMs, 3000);
   target(`reconcile whole tree (${tree.modules} modules), ms`, tree.reconcile.wallMs, 3000);
