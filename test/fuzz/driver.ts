@@ -15,6 +15,7 @@ import { ModbtfError } from '../../src/errors.js';
 import { classifyInput } from '../../src/module/index.js';
 import { checkModule, reconcileModule } from '../../src/reconcile/module.js';
 import { relocate } from '../../src/reconcile/relocate.js';
+import { dedupAgainstBase, mapOntoBase } from '../../src/map/map.js';
 
 function sink(): (s: string) => void {
   let n = 0;
@@ -34,6 +35,7 @@ export async function exercise(bytes: Uint8Array, base: Btf): Promise<string> {
         own = Btf.parse(raw, { file: 'fuzz-input' });
         validateBtf(own);
         dumpRaw(own, sink());
+        validateBtf(mapOntoBase(own, base).split);
       } catch (e) {
         if (!(e instanceof ModbtfError)) throw e;
       }
@@ -42,7 +44,7 @@ export async function exercise(bytes: Uint8Array, base: Btf): Promise<string> {
       dumpRaw(split, sink());
       const d = distill(split);
       validateBtf(d.split);
-      relocate(d.split, base);
+      validateBtf(dedupAgainstBase(relocate(d.split, base).btf).btf);
       return 'ok';
     }
     const elf = input.elf!;
@@ -55,7 +57,7 @@ export async function exercise(bytes: Uint8Array, base: Btf): Promise<string> {
       const r = reconcileModule(elf, base);
       return r.status === 'reconciled' ? 'ok' : 'not-distilled';
     }
-    const r = reconcileModule(distilled, base);
+    const r = reconcileModule(distilled, base, { dedup: true });
     if (r.status !== 'reconciled') throw new Error('a freshly distilled module did not reconcile');
     const again = reconcileModule(ElfFile.parse(r.elf), base);
     if (again.status !== 'reconciled') throw new Error('a reconciled module did not reconcile again');
