@@ -107,6 +107,16 @@ describe('batch runs through bin/modbtf (worker threads)', () => {
     expect(readdirSync(out).sort()).toEqual(['af_key.ko.xz', 'crc7.ko.xz', 'tcp_bbr.ko.xz']);
   });
 
+  it('--out-dir refuses two inputs with the same name', async () => {
+    const d = mkdtempSync(join(tmp, 'dup-'));
+    mkdirSync(join(d, 'a'));
+    mkdirSync(join(d, 'b'));
+    copyFileSync(mod('crc7'), join(d, 'a', 'crc7.ko.xz'));
+    copyFileSync(mod('crc7'), join(d, 'b', 'crc7.ko.xz'));
+    const r = await modbtf('distill', '-r', '-B', VMLINUX, '--out-dir', tmp, d);
+    expect(r).toEqual({ code: 2, out: [], err: [`modbtf: --out-dir: ${join(d, 'a', 'crc7.ko.xz')} and ${join(d, 'b', 'crc7.ko.xz')} would both be written as crc7.ko.xz`] });
+  });
+
   it('a directory without -r is a usage error', async () => {
     const r = await modbtf('distill', '-B', VMLINUX, tmp);
     expect(r.code).toBe(2);

@@ -102,9 +102,11 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
       bar.tick(printed, files[printed - 1]!);
     }
   };
-  const workerUrl = new URL('./worker.js', import.meta.url);
+  // dist/cli/worker.js, next to this module, or below the bundled CLI (dist/modbtf.mjs).
+  const workerUrl = [new URL('./worker.js', import.meta.url), new URL('./cli/worker.js', import.meta.url)]
+    .find((u) => existsSync(fileURLToPath(u)));
   const n = Math.min(jobs, files.length);
-  if (n <= 1 || !existsSync(fileURLToPath(workerUrl))) {
+  if (n <= 1 || !workerUrl) {
     for (let i = 0; i < files.length; i++) {
       results[i] = await runTask(kind, opts, files[i]!);
       flush();
@@ -112,7 +114,9 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
   } else {
     let next = 0;
     await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
-      const w = new Worker(workerUrl, { workerData: { kind, opts } });
+      // Node options meant for the main script (e.g. --input-type with -e) do not apply to workers.
+      const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval'));
+      const w = new Worker(workerUrl, { workerData: { kind, opts }, execArgv });
       const feed = (): void => {
         if (next >= files.length) {
           void w.terminate();

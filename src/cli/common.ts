@@ -124,4 +124,13 @@ export function checkOutputOptions(files: readonly string[], opts: OutputOptions
   if (opts.output !== undefined && files.length !== 1) {
     throw new ModbtfError('E_USAGE', '-o takes exactly one module; use --out-dir for several');
   }
+  if (opts.outDir !== undefined) {
+    const seen = new Map<string, string>();
+    for (const f of files) {
+      const b = basename(f);
+      const other = seen.get(b);
+      if (other !== undefined) throw new ModbtfError('E_USAGE', `--out-dir: ${other} and ${f} would both be written as ${b}`);
+      seen.set(b, f);
+    }
+  }
 }
