@@ -1,5 +1,5 @@
 /** Opening any input modbtf takes: module, vmlinux, raw BTF; compressed or not; detected by content. */
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import { ElfFile, isElf } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
 import { decompress, detectCompression, type Compression } from './compress.js';
@@ -48,10 +48,12 @@ export async function openInput(path: string): Promise<InputFile> {
   let bytes: Uint8Array;
   let mode: number;
   try {
-    const st = await stat(path);
+    // Synchronous on purpose: one module at a time per thread, and each libuv round trip
+    // costs more than the read itself for the small files modules are.
+    const st = statSync(path);
     if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     mode = st.mode & 0o7777;
-    const buf = await readFile(path);
+    const buf = readFileSync(path);
     bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;

@@ -1,6 +1,6 @@
 /** Atomic writes: temp file beside the target, fsync, rename; mode kept; input untouched on failure. */
 import { randomBytes } from 'node:crypto';
-import { chown, lstat, open, rename, rm } from 'node:fs/promises';
+import { chownSync, closeSync, fchmodSync, fsyncSync, lstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ModbtfError } from '../errors.js';
 import { compress, type Compression } from './compress.js';
@@ -17,12 +17,14 @@ export function setBeforeRenameHook(fn: ((tmp: string) => Promise<void> | void) 
 }
 
 export async function writeFileAtomic(path: string, data: Uint8Array, opts: WriteOptions = {}): Promise<void> {
+  // Synchronous system calls: per module they are few and small, and a libuv round trip
+  // each would cost more than the calls themselves in batch runs.
   const dir = dirname(path);
   let mode = opts.mode ?? 0o644;
   let owner: { uid: number; gid: number } | null = null;
   try {
     // A symlink target is replaced by the file, not followed.
-    const st = await lstat(path);
+    const st = lstatSync(path);
     if (st.isDirectory()) throw new ModbtfError('E_WRITE', 'cannot write: is a directory', { file: path });
     if (st.isFile()) {
       mode = st.mode & 0o7777;
@@ -35,27 +37,35 @@ export async function writeFileAtomic(path: string, data: Uint8Array, opts: Writ
   const tmp = join(dir, `.${basename(path)}.modbtf-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   let created = false;
   try {
-    const fh = await open(tmp, 'wx', mode);
+    const fd = openSync(tmp, 'wx', mode);
     created = true;
     try {
-      await fh.writeFile(data);
-      await fh.chmod(mode);
-      await fh.sync();
+      for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off);
+      fchmodSync(fd, mode);
+      fsyncSync(fd);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
-    if (owner && process.getuid?.() === 0) await chown(tmp, owner.uid, owner.gid).catch(() => undefined);
+    if (owner && process.getuid?.() === 0) {
+      try {
+        chownSync(tmp, owner.uid, owner.gid);
+      } catch {
+        // best effort
+      }
+    }
     if (beforeRename) await beforeRename(tmp);
-    await rename(tmp, path);
+    renameSync(tmp, path);
     created = false;
-    const dh = await open(dir, 'r');
+    const dfd = openSync(dir, 'r');
     try {
-      await dh.sync().catch(() => undefined);
+      fsyncSync(dfd);
+    } catch {
+      // some file systems cannot sync a directory
     } finally {
-      await dh.close();
+      closeSync(dfd);
     }
   } catch (e) {
-    if (created) await rm(tmp, { force: true }).catch(() => undefined);
+    if (created) rmSync(tmp, { force: true });
     if (e instanceof ModbtfError) throw e;
     throw ioError(path, e);
   }
