@@ -101,6 +101,7 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
     .help()
     .alias('h', 'help')
     .version()
+    .wrap(null)
     .exitProcess(false)
     .fail((msg, err) => {
       if (err) throw err;
