@@ -86,3 +86,33 @@ describe.skipIf(!haveCorpus)('map over the 53 corpus modules', () => {
     expect(smaller).toBeGreaterThanOrEqual(45);
   });
 });
+
+describe('modbtf map / distill on standalone module BTF', () => {
+  it('map writes split BTF on vmlinux; distill maps by itself; a split module is refused', async () => {
+    const { run } = await import('../src/cli/main.js');
+    const { editElf } = await import('../src/elf/index.js');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const vm = await loadBaseBtf(fixture('k612/vmlinux.btf.xz'));
+    const input = await openInput(fixture('k612/modules/tcp_bbr.ko.xz'));
+    const elf = input.elf!;
+    const orig = Btf.parse(elf.data(elf.section('.BTF')!), { base: vm });
+    const dir = mkdtempSync(join(tmpdir(), 'modbtf-map-'));
+    const f = join(dir, 'tcp_bbr.ko');
+    writeFileSync(f, editElf(elf, { replace: new Map([['.BTF', toStandalone(orig).toBytes()]]) }));
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
+    const g = join(dir, 'tcp_bbr.distilled.ko');
+    expect(await run(['distill', '-B', fixture('k612/vmlinux.btf.xz'), '-o', g, f], io)).toBe(0);
+    expect(out[0]).toMatch(/^.*tcp_bbr\.ko: standalone BTF mapped onto the base: \d+ types are the kernel's, 38 kept$/);
+    expect(await run(['map', '-B', fixture('k612/vmlinux.btf.xz'), f], io)).toBe(0);
+    const mapped = (await openInput(f)).elf!;
+    const split = Btf.parse(mapped.data(mapped.section('.BTF')!), { base: vm });
+    expect(sameTypes(split, orig)).toBe(true);
+    err.length = 0;
+    expect(await run(['map', '-B', fixture('k612/vmlinux.btf.xz'), f], io)).toBe(1);
+    expect(err).toEqual([`modbtf: ${f}: .BTF: .BTF is not standalone BTF (it is split already): nothing to map`]);
+  });
+});

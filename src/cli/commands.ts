@@ -22,7 +22,7 @@ import { openInput, writeFileAtomic, type InputFile } from '../module/index.js';
 import { checkModule, reconcileModule } from '../reconcile/module.js';
 import {
   describeError, finishModule, openModule, outputPath, type Output,
-  type OutputOptions, type SignOptions,
+  type OutputOptions, type SignOptions, type WriteResult,
 } from './common.js';
 
 export const EXIT_OK = 0;
@@ -224,6 +224,25 @@ export function defaultBasePath(elf: ElfFile, file: string): string {
     `built for ${rel}, but neither ${build} exists nor is ${rel} the running kernel: pass --base VMLINUX`, { file });
 }
 
+// ---------------------------------------------------------------- module commands
+
+/** Write a rewritten module where `o` says, telling about a dropped signature. */
+async function writeOutput(input: InputFile, elf: Uint8Array, f: string, o: OutputOptions & { sign?: SignOptions }, io: Output): Promise<WriteResult & { elsewhere: string }> {
+  const w = await finishModule(input, elf, outputPath(f, o), o.sign);
+  if (w.signatureDropped) io.err(`modbtf: ${f}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`);
+  return { ...w, elsewhere: w.dest !== resolve(f) ? ` -> ${w.dest}` : '' };
+}
+
+/** Run one module's work: a ModbtfError becomes its one error line and exit code 1. */
+async function perModule(io: Output, fn: () => Promise<number>): Promise<number> {
+  try {
+    return await fn();
+  } catch (e) {
+    io.err(`modbtf: ${describeError(e)}`);
+    return EXIT_FAIL;
+  }
+}
+
 // ---------------------------------------------------------------- distill
 
 export interface DistillCliOptions extends OutputOptions {
@@ -236,26 +255,22 @@ export interface DistillCliOptions extends OutputOptions {
 
 /** Distill one module; messages go to `io`; resolves to its exit code. */
 export async function distillOne(f: string, o: DistillCliOptions, io: Output): Promise<number> {
-  try {
+  return perModule(io, async () => {
     const { input, elf } = await openModule(f);
     const base = await loadBaseBtf(o.base ?? defaultBasePath(elf, f));
     const r = distillModule(elf, base, { section: o.section, force: o.force, file: f });
     if (r.report.mappedStandalone && !o.json) {
       io.out(`${f}: standalone BTF mapped onto the base: ${r.report.mappedStandalone.mapped} types are the kernel's, ${r.report.mappedStandalone.kept} kept`);
     }
-    const w = await finishModule(input, r.elf, outputPath(f, o), o.sign);
-    if (w.signatureDropped) io.err(`modbtf: ${f}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`);
+    const w = await writeOutput(input, r.elf, f, o, io);
     const rep = r.report;
     if (o.json) {
       io.out(JSON.stringify({ ...rep, file: f, output: w.dest, signatureDropped: w.signatureDropped, signed: w.signed }));
     } else {
-      io.out(`${f}: distilled: .BTF ${prettyBytes(rep.btfBefore)} -> ${prettyBytes(rep.btfAfter)} (${rep.moduleTypes} -> ${rep.splitTypes} types), ${rep.section} ${prettyBytes(rep.baseSize)} (${rep.baseTypes} types)${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots renumbered` : ''}${w.dest !== resolve(f) ? ` -> ${w.dest}` : ''}`);
+      io.out(`${f}: distilled: .BTF ${prettyBytes(rep.btfBefore)} -> ${prettyBytes(rep.btfAfter)} (${rep.moduleTypes} -> ${rep.splitTypes} types), ${rep.section} ${prettyBytes(rep.baseSize)} (${rep.baseTypes} types)${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots renumbered` : ''}${w.elsewhere}`);
     }
     return EXIT_OK;
-  } catch (e) {
-    io.err(`modbtf: ${describeError(e)}`);
-    return EXIT_FAIL;
-  }
+  });
 }
 
 // ---------------------------------------------------------------- map
@@ -268,7 +283,7 @@ export interface MapCliOptions extends OutputOptions {
 
 /** Replace a module's standalone `.BTF` by split BTF on `o.base`, mapped by type-graph equivalence. */
 export async function mapOne(f: string, o: MapCliOptions, io: Output): Promise<number> {
-  try {
+  return perModule(io, async () => {
     const base = await loadBaseBtf(o.base);
     const { input, elf } = await openModule(f);
     const sec = elf.section(SEC_BTF);
@@ -277,18 +292,15 @@ export async function mapOne(f: string, o: MapCliOptions, io: Output): Promise<n
       throw new ModbtfError('E_MAP', '.BTF is not standalone BTF (it is split already): nothing to map', { file: f, section: SEC_BTF });
     }
     const m = mapModuleOnto(elf, base, f);
-    const replace = new Map<string, Uint8Array>([[SEC_BTF, m.split.toBytes()]]);
+    const bytes = m.split.toBytes();
+    const replace = new Map<string, Uint8Array>([[SEC_BTF, bytes]]);
     if (m.ids) replace.set('.BTF_ids', m.ids);
-    const w = await finishModule(input, editElf(elf, { replace }), outputPath(f, o), o.sign);
-    if (w.signatureDropped) io.err(`modbtf: ${f}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`);
+    const w = await writeOutput(input, editElf(elf, { replace }), f, o, io);
     const st = m.mappedStandalone!;
-    if (o.json) io.out(JSON.stringify({ file: f, output: w.dest, mapped: st.mapped, kept: st.kept, btfAfter: m.split.toBytes().length }));
-    else io.out(`${f}: mapped onto ${o.base}: ${st.mapped} types are the kernel's, ${st.kept} kept as split BTF (${prettyBytes(sec.size)} -> ${prettyBytes(m.split.toBytes().length)})${w.dest !== resolve(f) ? ` -> ${w.dest}` : ''}`);
+    if (o.json) io.out(JSON.stringify({ file: f, output: w.dest, mapped: st.mapped, kept: st.kept, btfAfter: bytes.length }));
+    else io.out(`${f}: mapped onto ${o.base}: ${st.mapped} types are the kernel's, ${st.kept} kept as split BTF (${prettyBytes(sec.size)} -> ${prettyBytes(bytes.length)})${w.elsewhere}`);
     return EXIT_OK;
-  } catch (e) {
-    io.err(`modbtf: ${describeError(e)}`);
-    return EXIT_FAIL;
-  }
+  });
 }
 
 // ---------------------------------------------------------------- reconcile
@@ -304,7 +316,7 @@ export interface ReconcileCliOptions extends OutputOptions {
 
 /** Reconcile one module onto `o.kernel`; resolves to its exit code. */
 export async function reconcileOne(f: string, o: ReconcileCliOptions, io: Output): Promise<number> {
-  try {
+  return perModule(io, async () => {
     const target = await loadBaseBtf(o.kernel);
     const { input, elf } = await openModule(f);
     const r = reconcileModule(elf, target, { strip: o.strip, dedup: o.dedup, file: f });
@@ -313,19 +325,15 @@ export async function reconcileOne(f: string, o: ReconcileCliOptions, io: Output
       else io.out(`${f}: not distilled (no ${SEC_BASE_MINIMAL} or ${SEC_BASE_NATIVE}): nothing to do`);
       return o.strict ? EXIT_FAIL : EXIT_OK;
     }
-    const w = await finishModule(input, r.elf, outputPath(f, o), o.sign);
-    if (w.signatureDropped) io.err(`modbtf: ${f}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`);
+    const w = await writeOutput(input, r.elf, f, o, io);
     const rep = r.report;
     if (o.json) {
       io.out(JSON.stringify({ status: 'reconciled', ...rep, file: f, kernel: o.kernel, output: w.dest, signatureDropped: w.signatureDropped, signed: w.signed }));
     } else {
-      io.out(`${f}: reconciled onto ${o.kernel}: .BTF ${prettyBytes(rep.btfAfter)}, ${rep.splitTypes} types on ${rep.targetTypes} kernel types${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots remapped` : ''}${rep.stripped ? ', distilled pair stripped' : ''}${rep.dedup ? `, ${rep.dedup.folded} types folded into the kernel's (${prettyBytes(rep.dedup.bytesSaved)} saved)` : ''}${w.dest !== resolve(f) ? ` -> ${w.dest}` : ''}`);
+      io.out(`${f}: reconciled onto ${o.kernel}: .BTF ${prettyBytes(rep.btfAfter)}, ${rep.splitTypes} types on ${rep.targetTypes} kernel types${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots remapped` : ''}${rep.stripped ? ', distilled pair stripped' : ''}${rep.dedup ? `, ${rep.dedup.folded} types folded into the kernel's (${prettyBytes(rep.dedup.bytesSaved)} saved)` : ''}${w.elsewhere}`);
     }
     return EXIT_OK;
-  } catch (e) {
-    io.err(`modbtf: ${describeError(e)}`);
-    return EXIT_FAIL;
-  }
+  });
 }
 
 // ---------------------------------------------------------------- check
