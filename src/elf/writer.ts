@@ -106,6 +106,8 @@ export function editElf(elf: ElfFile, edits: ElfEdits): Uint8Array {
       out.bytes.fill(0, offset + data.length, offset + s.size);
     } else {
       offset = out.append(data, alignmentOf(s.addralign, name, file));
+      // The old bytes stay unreferenced in the file: clear them rather than leave stale BTF.
+      if (s.offset + s.size <= contentEnd) out.bytes.fill(0, s.offset, s.offset + s.size);
     }
     hdv(s.index).setBigUint64(24, BigInt(offset), le);
     hdv(s.index).setBigUint64(32, BigInt(data.length), le);
@@ -161,6 +163,7 @@ export function editElf(elf: ElfFile, edits: ElfEdits): Uint8Array {
   for (const name of remove) {
     const s = elf.section(name)!;
     if (s.index === elf.shstrndx) throw new ModbtfError('E_ELF_SECTION', 'cannot remove the section name table', { file, section: name });
+    if (s.type !== SHT_NOBITS && s.offset + s.size <= contentEnd) out.bytes.fill(0, s.offset, s.offset + s.size);
     if (s.index >= keepOriginal) continue;
     headers[s.index] = new Uint8Array(SHDR64);
   }
