@@ -5,7 +5,7 @@
  * the real 6.1 kernel, which knows nothing of .BTF.base.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -57,8 +57,15 @@ describe.skipIf(!!skip)('sample out-of-tree module on Debian 6.1 through the DKM
     writeFileSync(installed, spawnSync('xz', ['--check=crc32', '-c', ko]).stdout);
   });
 
-  it('install: reconciled onto 6.1, loaded by 6.1 with its BTF byte for byte', async () => {
-    const out = sh(dkms, ['install', kver, installed], env);
+  it('install (the sample\'s POST_INSTALL hook): reconciled onto 6.1, loaded by 6.1 with its BTF byte for byte', async () => {
+    // The hook as DKMS runs it: kernelver in the environment, modbtf and modbtf-dkms on PATH.
+    const shims = join(dir, 'bin');
+    mkdirSync(shims);
+    symlinkSync(bin, join(shims, 'modbtf'));
+    symlinkSync(dkms, join(shims, 'modbtf-dkms'));
+    const out = sh(join(repoRoot, 'samples/modbtf_sample/modbtf-dkms-post-install'), [], {
+      ...env, kernelver: kver, MODULE_DIR: dir, PATH: `${shims}:${process.env.PATH}`,
+    });
     expect(out).toContain('reconciled onto');
     const elf = (await openInput(installed)).elf!;
     const btf = Buffer.from(elf.data(elf.section('.BTF')!));
