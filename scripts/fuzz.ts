@@ -1,9 +1,10 @@
 /**
- * npm run fuzz -- [--seconds N] [--seed S] [--save]
+ * npm run fuzz -- [--seconds N] [--seed S]
  * Seeded, reproducible mutation fuzzing of modbtf over real inputs (the corpus when present,
  * else the project's fixtures). Fails on any exception that is not a ModbtfError, on an
  * input taking over 1 s, or on the heap growing past a bound. Failing inputs are written to
- * test/fixtures/fuzz/ (with --save, or always on failure), where test/fuzz.test.ts replays them.
+ * test/fixtures/fuzz/, where test/fuzz.test.ts replays them. Buffers allocated for one input
+ * must stay under 64 MiB + 256 x its size.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -111,6 +112,7 @@ while (Date.now() - t0 < seconds * 1000) {
     chain.push(name);
   }
   const s = performance.now();
+  const buffersBefore = process.memoryUsage().arrayBuffers;
   let outcome: string;
   try {
     outcome = await exercise(input, base);
@@ -121,6 +123,12 @@ while (Date.now() - t0 < seconds * 1000) {
     outcome = 'CRASH';
   }
   const ms = performance.now() - s;
+  // Buffers allocated for one input stay proportional to it (decompression included).
+  const grew = process.memoryUsage().arrayBuffers - buffersBefore;
+  if (grew > 64 * 1024 * 1024 + 256 * input.length) {
+    failures++;
+    console.log(`MEMORY ${save(input, `${chain.join('+')}: ${(grew / 1e6).toFixed(0)} MB of buffers`)}: ${(grew / 1e6).toFixed(0)} MB for a ${input.length}-byte input`);
+  }
   if (ms > 1000) {
     failures++;
     console.log(`SLOW ${save(input, `${chain.join('+')}: ${ms.toFixed(0)} ms`)}: ${ms.toFixed(0)} ms`);

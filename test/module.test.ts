@@ -101,3 +101,11 @@ describe.skipIf(!haveLz4)('lz4 legacy frames (CONFIG_KERNEL_LZ4 payloads)', () =
     expect(() => lz4LegacyDecompress(bad, data.length, 'x')).toThrow('lz4 data does not decompress: corrupt block');
   });
 });
+
+describe('hostile boot images', () => {
+  it('an absurd lz4 size trailer does not allocate for it', () => {
+    const block = Uint8Array.of(0x02, 0x21, 0x4c, 0x18, 2, 0, 0, 0, 0x10, 0x41, 0xff, 0xff, 0xff, 0xff);
+    const out = lz4LegacyDecompress(block, 0xffffffff, 'x');
+    expect([...out]).toEqual([0x41]);
+  });
+});

@@ -60,7 +60,9 @@ function decodeBlock(src: Uint8Array, s: number, end: number, out: Uint8Array, o
 /** Decode legacy frames; `sizeHint` is the expected output size when known. */
 export function lz4LegacyDecompress(src: Uint8Array, sizeHint: number, file?: string): Uint8Array {
   const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
-  let out = new Uint8Array(Math.max(sizeHint, src.length * 3));
+  // LZ4 cannot expand more than ~255x: a size hint beyond that is not to be trusted.
+  const hint = sizeHint <= src.length * 255 ? sizeHint : 0;
+  let out = new Uint8Array(Math.max(hint, src.length * 3));
   let s = 0;
   let o = 0;
   while (s + 4 <= src.length) {
