@@ -16,17 +16,20 @@ function decodeBlock(src: Uint8Array, s: number, end: number, out: Uint8Array, o
   const bad = (): never => {
     throw new ModbtfError('E_DECOMPRESS', 'lz4 data does not decompress: corrupt block', { file });
   };
+  // A length of 15 continues in the following bytes, each added, until one is not 255.
+  const extend = (n: number, at: number): [number, number] => {
+    let b: number;
+    do {
+      if (at >= end) bad();
+      b = src[at++]!;
+      n += b;
+    } while (b === 255);
+    return [n, at];
+  };
   while (s < end) {
     const token = src[s++]!;
     let lit = token >>> 4;
-    if (lit === 15) {
-      let b: number;
-      do {
-        if (s >= end) bad();
-        b = src[s++]!;
-        lit += b;
-      } while (b === 255);
-    }
+    if (lit === 15) [lit, s] = extend(lit, s);
     if (s + lit > end || o + lit > out.length) bad();
     out.set(src.subarray(s, s + lit), o);
     s += lit;
@@ -37,14 +40,7 @@ function decodeBlock(src: Uint8Array, s: number, end: number, out: Uint8Array, o
     s += 2;
     if (off === 0 || off > o) bad();
     let len = (token & 15) + 4;
-    if ((token & 15) === 15) {
-      let b: number;
-      do {
-        if (s >= end) bad();
-        b = src[s++]!;
-        len += b;
-      } while (b === 255);
-    }
+    if ((token & 15) === 15) [len, s] = extend(len, s);
     if (o + len > out.length) bad();
     let from = o - off;
     if (off >= len) {
