@@ -194,6 +194,15 @@ describe('errors: one line naming the file, exit codes', () => {
     expect(r).toEqual({ code: 1, out: [], err: [`modbtf: ${join(tmp, 'nope.ko')}: cannot read: no such file`] });
   });
 
+  it('help still renders for each command (start-up skips yargs\' help caching)', () => {
+    for (const cmd of ['distill', 'reconcile', 'check', 'map', 'dump', 'inspect', 'extract']) {
+      const r = spawnSync(process.execPath, [join(repoRoot, 'bin/modbtf'), cmd, '--help'], { encoding: 'utf8' });
+      expect(r.status, cmd).toBe(0);
+      expect(r.stdout).toContain(`modbtf ${cmd}`);
+      expect(r.stdout).toContain('--help');
+    }
+  });
+
   it('bin/modbtf prints one line and no stack trace', () => {
     const r = spawnSync(process.execPath, [join(repoRoot, 'bin/modbtf'), 'inspect', join(tmp, 'nope.ko')], { encoding: 'utf8' });
     expect(r.status).toBe(1);

@@ -33,9 +33,19 @@ export interface RelocationPlan {
   problems: RelocationProblem[];
 }
 
+/**
+ * Name index of a target base BTF: named INT/FLOAT/ENUM/ENUM64/FWD/STRUCT/UNION
+ * ids chained per hash bucket (ascending), in typed arrays, hashing the name
+ * bytes straight from the string section.
+ */
 interface TargetIndex {
-  /** Named INT/FLOAT/ENUM/ENUM64/FWD/STRUCT/UNION type ids by FNV-1a hash of the name bytes, ids ascending. */
-  byHash: Map<number, number[]>;
+  mask: number;
+  /** Bucket -> first id + 1 (0: empty). */
+  head: Uint32Array;
+  /** Id -> next id + 1 in the same bucket. */
+  next: Uint32Array;
+  /** Id -> full hash of its name. */
+  hash: Uint32Array;
 }
 
 const indexCache = new WeakMap<Btf, TargetIndex>();
@@ -50,33 +60,29 @@ function isCandidateKind(kind: number): boolean {
   }
 }
 
-function fnv(bytes: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
-  return h >>> 0;
-}
-
 function fnvString(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ (s.charCodeAt(i) & 0xff), 0x01000193);
   return h >>> 0;
 }
 
-/**
- * Name index of a target base BTF, built once per Btf and reused across
- * modules. Names are hashed straight from the string section: no string is
- * decoded until a lookup compares one.
- */
+/** Built once per target Btf and reused across modules (batch runs). */
 export function targetIndex(target: Btf): TargetIndex {
   let idx = indexCache.get(target);
   if (idx) return idx;
-  const byHash = new Map<number, number[]>();
+  let size = 1024;
+  while (size < target.typeCount >>> 2) size <<= 1;
+  const mask = size - 1;
+  const head = new Uint32Array(size);
+  const next = new Uint32Array(target.typeCount);
+  const hash = new Uint32Array(target.typeCount);
   const strs = target.strings;
   const start = target.startStrOff;
   const dv = target.dv;
   const le = target.littleEndian;
   const offs = target.offsets;
-  for (let i = 0; i < offs.length; i++) {
+  // Descending, prepending: each bucket's chain comes out in ascending id order.
+  for (let i = offs.length - 1; i >= 0; i--) {
     const o = offs[i]!;
     const nameOff = dv.getUint32(o, le);
     if (nameOff === 0) continue;
@@ -84,22 +90,28 @@ export function targetIndex(target: Btf): TargetIndex {
     const b = nameOff - start;
     let e = strs.indexOf(0, b);
     if (e < 0) e = strs.length;
-    const h = fnv(strs, b, e);
-    const list = byHash.get(h);
+    let h = 0x811c9dc5;
+    for (let j = b; j < e; j++) h = Math.imul(h ^ strs[j]!, 0x01000193);
+    h >>>= 0;
     const id = target.startId + i;
-    if (list) list.push(id);
-    else byHash.set(h, [id]);
+    hash[id] = h;
+    next[id] = head[h & mask]!;
+    head[h & mask] = id + 1;
   }
-  idx = { byHash };
+  idx = { mask, head, next, hash };
   indexCache.set(target, idx);
   return idx;
 }
 
 /** Target type ids named `name` (candidate kinds only), ascending. */
 function candidatesNamed(target: Btf, idx: TargetIndex, name: string): number[] {
-  const list = idx.byHash.get(fnvString(name));
-  if (!list) return [];
-  return list.filter((id) => target.name(id) === name);
+  const h = fnvString(name);
+  const out: number[] = [];
+  for (let e = idx.head[h & idx.mask]!; e !== 0; e = idx.next[e - 1]!) {
+    const id = e - 1;
+    if (idx.hash[id] === h && target.name(id) === name) out.push(id);
+  }
+  return out;
 }
 
 function intEncoding(btf: Btf, id: number): number {
