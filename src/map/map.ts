@@ -144,8 +144,10 @@ function identical(btf: Btf, x: number, y: number): boolean {
  * mappings already made. On success the pairs assumed on the way are added to
  * `mapped` (they are all equivalent); on failure nothing changes.
  */
-function equivalent(src: Btf, dst: Btf, s: number, t: number, mapped: Int32Array): boolean {
+function equivalent(src: Btf, dst: Btf, s: number, t: number, mapped: Int32Array, owners: Int32Array): boolean {
   const hypot = new Map<number, number>();
+  /** Target id -> source id assumed onto it in this hypothesis (one each, forward declarations aside). */
+  const hypotOwner = new Map<number, number>();
   const stack: number[] = [s, t];
   while (stack.length) {
     const b = stack.pop()!;
@@ -180,6 +182,13 @@ function equivalent(src: Btf, dst: Btf, s: number, t: number, mapped: Int32Array
       continue;
     }
     if (ak !== bk || src.info(a) !== dst.info(b)) return false;
+    // A kernel type stands for one module type: a second, identical module type stays in the
+    // module, as pahole's own deduplication leaves such copies.
+    const owner = owners[b]!;
+    if (owner !== 0 && owner - 1 !== a) return false;
+    const hOwner = hypotOwner.get(b);
+    if (hOwner !== undefined && hOwner !== a) return false;
+    hypotOwner.set(b, a);
     if (ownKind(ak)) return false;
     const so = src.owner(a);
     const to = dst.owner(b);
@@ -218,7 +227,10 @@ function equivalent(src: Btf, dst: Btf, s: number, t: number, mapped: Int32Array
     }
     hypot.set(a, b);
   }
-  for (const [a, b] of hypot) mapped[a] = b;
+  for (const [a, b] of hypot) {
+    mapped[a] = b;
+    if (hypotOwner.get(b) === a) owners[b] = a + 1;
+  }
   return true;
 }
 
@@ -242,6 +254,7 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number): MapResult {
   const index = baseShapeIndex(base);
   const n = src.typeCount;
   const mapped = new Int32Array(n); // 0 undecided, >0 base id, UNMAPPED kept
+  const owners = new Int32Array(base.typeCount); // base id -> source id + 1 mapped onto it
   // Types below `from` are the base's own (dedup after reconcile): they map to themselves.
   for (let id = 1; id < from; id++) mapped[id] = id;
   const ref = (id: number): number => (id === 0 ? 0 : mapped[id]! > 0 ? mapped[id]! : UNMAPPED);
@@ -257,7 +270,7 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number): MapResult {
     const h = shapeHash(src, id, ref);
     if (h !== null) {
       for (const t of index.byShape.get(h) ?? []) {
-        if (equivalent(src, base, id, t, mapped)) break;
+        if (equivalent(src, base, id, t, mapped, owners)) break;
       }
     }
     if (mapped[id] === 0) mapped[id] = UNMAPPED;
