@@ -100,10 +100,15 @@ describe('batch runs through bin/modbtf (worker threads)', () => {
     const bin = join(repoRoot, 'bin', 'modbtf');
     const r = spawnSync(process.execPath, [bin, 'distill', '-r', '-j', '2', '--json', '-B', VMLINUX, '--out-dir', out, d], { encoding: 'utf8' });
     expect(r.status).toBe(1);
-    const files = r.stdout.trim().split('\n').map((l) => JSON.parse(l).file);
-    expect(files).toEqual([join(d, 'af_key.ko.xz'), join(d, 'crc7.ko.xz'), join(d, 'net', 'tcp_bbr.ko.xz')]);
-    const errs = r.stderr.trim().split('\n').filter((l) => !l.includes('signature dropped'));
-    expect(errs).toEqual([`modbtf: ${join(d, 'broken.ko')}: not an ELF file, raw BTF, or compressed module`, 'modbtf: 1 of 4 modules failed']);
+    const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { file: string; ok: boolean });
+    expect(objs.map((o) => [o.file, o.ok])).toEqual([
+      [join(d, 'af_key.ko.xz'), true], [join(d, 'broken.ko'), false], [join(d, 'crc7.ko.xz'), true], [join(d, 'net', 'tcp_bbr.ko.xz'), true],
+    ]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `modbtf: ${join(d, 'broken.ko')}: not an ELF file, raw BTF, or compressed module`,
+      'modbtf: 3 module signatures dropped (rewriting invalidates them; re-sign with --sign-key/--sign-cert)',
+      'modbtf: 1 of 4 modules failed',
+    ]);
     expect(readdirSync(out).sort()).toEqual(['af_key.ko.xz', 'crc7.ko.xz', 'tcp_bbr.ko.xz']);
   });
 

@@ -185,7 +185,7 @@ describe('errors: one line naming the file, exit codes', () => {
     expect((await modbtf()).code).toBe(2);
     expect((await modbtf('frobnicate')).code).toBe(2);
     const r = await modbtf('distill', '-o', join(tmp, 'x'), mod('crc7'), mod('tcp_bbr'));
-    expect(r).toEqual({ code: 2, out: [], err: ['modbtf: -o takes exactly one module; use --out-dir for several'] });
+    expect(r).toEqual({ code: 2, out: [], err: ['modbtf: distill: -o takes exactly one module; use --out-dir for several'] });
     expect((await modbtf('distill', '-B', VMLINUX, '--sign-key', 'k', mod('crc7'))).code).toBe(2);
   });
 

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ModbtfError } from '../errors.js';
 import { distillOne, mapOne, reconcileOne, type DistillCliOptions, type MapCliOptions, type ReconcileCliOptions } from './commands.js';
-import type { Output } from './common.js';
+import { signatureDroppedLine, type Output } from './common.js';
 
 export type TaskKind = 'distill' | 'reconcile' | 'map';
 export type TaskOptions = DistillCliOptions | ReconcileCliOptions | MapCliOptions;
@@ -19,12 +19,17 @@ export interface TaskResult {
   rc: number;
   out: string[];
   err: string[];
+  /** The module was written without the signature it had. */
+  signatureDropped: boolean;
 }
 
 const MODULE_RE = /\.ko(\.(xz|zst|gz))?$/;
 
-/** Files as given, directories (with -r) replaced by the modules under them, sorted. */
-export function expandInputs(paths: readonly string[], recursive: boolean): string[] {
+/**
+ * Files as given, directories (with -r) replaced by the modules under them,
+ * sorted. A directory without modules is reported on `io`.
+ */
+export function expandInputs(paths: readonly string[], recursive: boolean, io?: Output): string[] {
   const out: string[] = [];
   for (const p of paths) {
     let dir = false;
@@ -42,6 +47,7 @@ export function expandInputs(paths: readonly string[], recursive: boolean): stri
       .filter((d) => d.isFile() && MODULE_RE.test(d.name))
       .map((d) => join(d.parentPath ?? (d as unknown as { path: string }).path, d.name))
       .sort();
+    if (found.length === 0) io?.err(`modbtf: ${p}: no modules (*.ko, *.ko.xz, *.ko.zst, *.ko.gz) under this directory`);
     out.push(...found);
   }
   return out;
@@ -51,13 +57,14 @@ export function expandInputs(paths: readonly string[], recursive: boolean): stri
 export async function runTask(kind: TaskKind, opts: TaskOptions, file: string): Promise<TaskResult> {
   const out: string[] = [];
   const err: string[] = [];
-  const io: Output = { out: (l) => out.push(l), err: (l) => err.push(l) };
+  let signatureDropped = false;
+  const io: Output = { out: (l) => out.push(l), err: (l) => err.push(l), signatureDropped: () => { signatureDropped = true; } };
   const rc = kind === 'distill'
     ? await distillOne(file, opts as DistillCliOptions, io)
     : kind === 'map'
       ? await mapOne(file, opts as MapCliOptions, io)
       : await reconcileOne(file, opts as ReconcileCliOptions, io);
-  return { rc, out, err };
+  return { rc, out, err, signatureDropped };
 }
 
 export function defaultJobs(): number {
@@ -89,6 +96,7 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
   const results: (TaskResult | undefined)[] = new Array(files.length);
   let printed = 0;
   let failed = 0;
+  let unsigned = 0;
   const bar = new Progress(files.length, progress);
   const flush = (): void => {
     while (printed < files.length && results[printed]) {
@@ -96,6 +104,11 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
       if (r.out.length || r.err.length) bar.clear();
       r.out.forEach((l) => io.out(l));
       r.err.forEach((l) => io.err(l));
+      if (r.signatureDropped) {
+        // One module: its own warning; several: one summary line at the end.
+        if (files.length === 1) io.err(signatureDroppedLine(files[printed]!));
+        else unsigned++;
+      }
       if (r.rc !== 0) failed++;
       results[printed] = undefined;
       printed++;
@@ -136,6 +149,7 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
     })));
   }
   bar.clear();
+  if (unsigned) io.err(`modbtf: ${unsigned} module signature${unsigned > 1 ? 's' : ''} dropped (rewriting invalidates them; re-sign with --sign-key/--sign-cert)`);
   if (files.length > 1 && failed) io.err(`modbtf: ${failed} of ${files.length} modules failed`);
   return failed ? 1 : 0;
 }

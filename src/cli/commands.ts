@@ -1,5 +1,5 @@
 /** The modbtf commands, each a function over parsed options returning an exit code. */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import prettyBytes from 'pretty-bytes';
@@ -18,11 +18,11 @@ import { distillModule, mapModuleOnto } from '../distill/module.js';
 import { editElf } from '../elf/index.js';
 import { ElfFile } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
-import { openInput, writeFileAtomic, type InputFile } from '../module/index.js';
+import { isBzImage, openInput, writeFileAtomic, type InputFile } from '../module/index.js';
 import { checkModule, reconcileModule } from '../reconcile/module.js';
 import {
-  describeError, finishModule, openModule, outputPath, type Output,
-  type OutputOptions, type SignOptions, type WriteResult,
+  STDOUT, describeError, finishModule, jsonFailure, jsonSuccess, openModule, outputPath, signatureDroppedLine,
+  writeStdout, type Output, type OutputOptions, type SignOptions, type WriteResult,
 } from './common.js';
 
 export const EXIT_OK = 0;
@@ -38,6 +38,16 @@ export interface DumpOptions {
 }
 
 export async function cmdDump(o: DumpOptions, io: Output): Promise<number> {
+  if (o.format !== 'json') return dumpOne(o, io);
+  try {
+    return await dumpOne(o, io);
+  } catch (e) {
+    io.out(jsonFailure(o.file, e));
+    throw e;
+  }
+}
+
+async function dumpOne(o: DumpOptions, io: Output): Promise<number> {
   const base = o.base ? await loadBaseBtf(o.base) : null;
   const input = await openInput(o.file);
   const raw = rawBtfOf(input);
@@ -74,7 +84,16 @@ export async function cmdDump(o: DumpOptions, io: Output): Promise<number> {
 // ---------------------------------------------------------------- extract
 
 /** Write a BTF section (default `.BTF`) of any input as raw BTF: what `pahole --btf_base` and `bpftool` read. */
-export async function cmdExtract(o: { file: string; section: string; output: string }, io: Output): Promise<number> {
+export async function cmdExtract(o: { file: string; section: string; output: string; json?: boolean }, io: Output): Promise<number> {
+  try {
+    return await extractOne(o, io);
+  } catch (e) {
+    if (o.json) io.out(jsonFailure(o.file, e));
+    throw e;
+  }
+}
+
+async function extractOne(o: { file: string; section: string; output: string; json?: boolean }, io: Output): Promise<number> {
   const input = await openInput(o.file);
   let raw: Uint8Array;
   if (input.kind === 'btf') {
@@ -85,14 +104,17 @@ export async function cmdExtract(o: { file: string; section: string; output: str
     raw = input.elf!.data(sec);
   }
   Btf.parse(raw, { detached: true, file: o.file, section: o.section });
-  await writeFileAtomic(resolve(o.output), raw);
-  io.out(`${o.file}: ${o.section} (${prettyBytes(raw.length)}) -> ${o.output}`);
+  const toStdout = o.output === STDOUT;
+  if (toStdout) writeStdout(raw);
+  else await writeFileAtomic(resolve(o.output), raw);
+  if (o.json) io.out(jsonSuccess(o.file, { section: o.section, size: raw.length, output: toStdout ? STDOUT : resolve(o.output) }));
+  else (toStdout ? io.err : io.out)(`${o.file}: ${o.section} (${prettyBytes(raw.length)}) -> ${o.output}`);
   return EXIT_OK;
 }
 
 // ---------------------------------------------------------------- inspect
 
-interface SectionInfo {
+export interface SectionInfo {
   name: string;
   size: number;
   types?: number;
@@ -100,8 +122,12 @@ interface SectionInfo {
   slots?: number;
 }
 
+/** What a file is, as inspect names it. */
+export type InputKind = 'module' | 'vmlinux' | 'boot-image' | 'kernel-btf' | 'btf' | 'bpf-object' | 'elf';
+
 export interface InspectInfo {
   file: string;
+  kind: InputKind;
   format: 'elf' | 'btf';
   compression: string;
   signed: boolean;
@@ -110,23 +136,59 @@ export interface InspectInfo {
   sections: SectionInfo[];
 }
 
-function kindCounts(raw: Uint8Array, where: { file: string; section?: string }): { types: number; kinds: Record<string, number> } {
+const EM_BPF = 247;
+const ET_REL = 1;
+const ET_EXEC = 2;
+const FUNC_KIND = 12;
+
+function kindCounts(raw: Uint8Array, where: { file: string; section?: string }): { types: number; kinds: Record<string, number>; kernel: boolean } {
   const btf = Btf.parse(raw, { detached: true, ...where });
   const kinds: Record<string, number> = {};
   for (let id = btf.startId; id < btf.typeCount; id++) {
     const k = KIND_NAMES[btf.kind(id)]!;
     kinds[k] = (kinds[k] ?? 0) + 1;
   }
-  return { types: btf.nrTypes, kinds };
+  return { types: btf.nrTypes, kinds, kernel: isKernelBtf(btf) };
 }
 
-export function inspectInput(input: InputFile): InspectInfo {
+/**
+ * The kernel's own BTF defines the core kernel functions; a module's BTF only
+ * its own. Standalone BTF with FUNCs `schedule` and `do_exit` is the kernel's.
+ */
+function isKernelBtf(btf: Btf): boolean {
+  if (btf.isSplit() || btf.findString('do_exit') < 0 || btf.findString('schedule') < 0) return false;
+  let found = 0;
+  for (let id = btf.startId; id < btf.typeCount && found < 2; id++) {
+    if (btf.kind(id) !== FUNC_KIND) continue;
+    const n = btf.name(id);
+    if (n === 'schedule' || n === 'do_exit') found++;
+  }
+  return found === 2;
+}
+
+/** Whether the file starts as an x86 boot image (bzImage); reads only its header. */
+export function isBootImage(path: string): boolean {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const head = new Uint8Array(0x300);
+      const n = readSync(fd, head, 0, head.length, 0);
+      return isBzImage(head.subarray(0, n));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
+export function inspectInput(input: InputFile, opts: { bootImage?: boolean } = {}): InspectInfo {
   const file = input.path;
   if (input.kind === 'btf') {
     const raw = input.btf!;
-    const { types, kinds } = kindCounts(raw, { file });
+    const { types, kinds, kernel } = kindCounts(raw, { file });
     return {
-      file, format: 'btf', compression: input.compression, signed: false,
+      file, kind: kernel ? 'kernel-btf' : 'btf', format: 'btf', compression: input.compression, signed: false,
       state: isStandalone(raw) ? 'standalone' : 'split', kernelRelease: null,
       sections: [{ name: '(raw BTF)', size: raw.length, types, kinds }],
     };
@@ -137,7 +199,8 @@ export function inspectInput(input: InputFile): InspectInfo {
   for (const name of [SEC_BTF, SEC_BASE_NATIVE, SEC_BASE_MINIMAL, SEC_SPLIT_MINIMAL]) {
     const sec = elf.section(name);
     if (!sec) continue;
-    sections.push({ name, size: sec.size, ...kindCounts(elf.data(sec), { file, section: name }) });
+    const { kernel: _k, ...counts } = kindCounts(elf.data(sec), { file, section: name });
+    sections.push({ name, size: sec.size, ...counts });
   }
   for (const name of [BTF_IDS_SECTION, SEC_BTF_IDS_MINIMAL]) {
     const sec = elf.section(name);
@@ -152,9 +215,15 @@ export function inspectInput(input: InputFile): InspectInfo {
   else if (baseSectionOf({ has })) state = 'distilled';
   else state = isStandalone(elf.data(elf.section(SEC_BTF)!)) ? 'standalone' : 'split';
   const modinfo = elf.section('.modinfo');
+  let kind: InputKind;
+  if (opts.bootImage) kind = 'boot-image';
+  else if (elf.machine === EM_BPF) kind = 'bpf-object';
+  else if (elf.type === ET_REL && (modinfo || has('.gnu.linkonce.this_module'))) kind = 'module';
+  else if (elf.type === ET_EXEC && (has(SEC_BTF) || has('__ksymtab'))) kind = 'vmlinux';
+  else kind = 'elf';
   return {
-    file, format: 'elf', compression: input.compression, signed: input.signature !== null, state,
-    kernelRelease: modinfo ? moduleKernelRelease(parseModinfo(elf.data(modinfo))) : null,
+    file, kind, format: 'elf', compression: input.compression, signed: input.signature !== null, state,
+    kernelRelease: modinfo && kind === 'module' ? moduleKernelRelease(parseModinfo(elf.data(modinfo))) : null,
     sections,
   };
 }
@@ -167,14 +236,36 @@ const STATE_TEXT: Record<BtfState, string> = {
   reconciled: 'reconciled (split BTF on a target kernel, distilled pair kept)',
 };
 
-export function formatInspect(info: InspectInfo): string[] {
+const ELF_TYPE_TEXT: Record<number, string> = { 1: 'relocatable object', 2: 'executable', 3: 'shared object', 4: 'core file' };
+
+function whatItIs(info: InspectInfo, elfType: number | undefined): string {
+  switch (info.kind) {
+    case 'module': return 'kernel module';
+    case 'vmlinux': return 'kernel image (vmlinux ELF)';
+    case 'boot-image': return 'boot image (bzImage; the vmlinux inside is shown)';
+    case 'kernel-btf': return 'kernel BTF (raw, as /sys/kernel/btf/vmlinux)';
+    case 'btf': return 'raw BTF';
+    case 'bpf-object': return 'BPF object (ELF, machine BPF), not a kernel module';
+    case 'elf': return `ELF ${ELF_TYPE_TEXT[elfType ?? 0] ?? 'file'}, not a kernel module (no .modinfo)`;
+  }
+}
+
+function btfText(info: InspectInfo): string {
+  if (info.state !== 'none' && (info.kind === 'vmlinux' || info.kind === 'boot-image' || info.kind === 'kernel-btf')) {
+    return 'kernel BTF (the base of module BTF)';
+  }
+  if (info.state !== 'none' && info.kind === 'bpf-object') return 'BPF program BTF';
+  return STATE_TEXT[info.state];
+}
+
+export function formatInspect(info: InspectInfo, elfType?: number): string[] {
   const lines: string[] = [];
-  const attrs = [info.format === 'elf' ? 'ELF' : 'raw BTF'];
+  const attrs = [whatItIs(info, elfType)];
   if (info.compression !== 'none') attrs.push(`${info.compression}-compressed`);
-  if (info.format === 'elf') attrs.push(info.signed ? 'signed' : 'unsigned');
+  if (info.kind === 'module') attrs.push(info.signed ? 'signed' : 'unsigned');
   if (info.kernelRelease) attrs.push(`built for ${info.kernelRelease}`);
   lines.push(`${info.file}: ${attrs.join(', ')}`);
-  lines.push(`  BTF: ${STATE_TEXT[info.state]}`);
+  lines.push(`  BTF: ${btfText(info)}`);
   for (const s of info.sections) {
     let detail = '';
     if (s.types !== undefined) {
@@ -192,11 +283,13 @@ export async function cmdInspect(o: { files: string[]; json: boolean }, io: Outp
   let rc = EXIT_OK;
   for (const f of o.files) {
     try {
-      const info = inspectInput(await openInput(f));
-      if (o.json) io.out(JSON.stringify(info));
-      else for (const l of formatInspect(info)) io.out(l);
+      const input = await openInput(f);
+      const info = inspectInput(input, { bootImage: isBootImage(f) });
+      if (o.json) io.out(jsonSuccess(f, info));
+      else for (const l of formatInspect(info, input.elf?.type)) io.out(l);
     } catch (e) {
       io.err(`modbtf: ${describeError(e)}`);
+      if (o.json) io.out(jsonFailure(f, e));
       rc = EXIT_FAIL;
     }
   }
@@ -226,19 +319,33 @@ export function defaultBasePath(elf: ElfFile, file: string): string {
 
 // ---------------------------------------------------------------- module commands
 
-/** Write a rewritten module where `o` says, telling about a dropped signature. */
-async function writeOutput(input: InputFile, elf: Uint8Array, f: string, o: OutputOptions & { sign?: SignOptions }, io: Output): Promise<WriteResult & { elsewhere: string }> {
+/**
+ * Write a rewritten module where `o` says, telling about a dropped signature.
+ * `say` is where its one-line report goes: stdout, or stderr when the module
+ * itself is written to stdout.
+ */
+async function writeOutput(input: InputFile, elf: Uint8Array, f: string, o: OutputOptions & { sign?: SignOptions }, io: Output): Promise<WriteResult & { elsewhere: string; say: (line: string) => void }> {
   const w = await finishModule(input, elf, outputPath(f, o), o.sign);
-  if (w.signatureDropped) io.err(`modbtf: ${f}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`);
-  return { ...w, elsewhere: w.dest !== resolve(f) ? ` -> ${w.dest}` : '' };
+  if (w.signatureDropped) {
+    if (io.signatureDropped) io.signatureDropped(f);
+    else io.err(signatureDroppedLine(f));
+  }
+  const toStdout = w.dest === STDOUT;
+  return { ...w, elsewhere: toStdout ? ' -> stdout' : w.dest !== resolve(f) ? ` -> ${w.dest}` : '', say: toStdout ? io.err : io.out };
 }
 
-/** Run one module's work: a ModbtfError becomes its one error line and exit code 1. */
-async function perModule(io: Output, fn: () => Promise<number>): Promise<number> {
+/** The facts every module-rewriting command reports in JSON, under the same names. */
+function writeFacts(w: WriteResult): { output: string; signed: boolean; signatureDropped: boolean } {
+  return { output: w.dest, signed: w.signed, signatureDropped: w.signatureDropped };
+}
+
+/** Run one module's work: an error becomes its one line (and its JSON object) and exit code 1. */
+async function perModule(io: Output, f: string, json: boolean, fn: () => Promise<number>): Promise<number> {
   try {
     return await fn();
   } catch (e) {
     io.err(`modbtf: ${describeError(e)}`);
+    if (json) io.out(jsonFailure(f, e));
     return EXIT_FAIL;
   }
 }
@@ -255,19 +362,22 @@ export interface DistillCliOptions extends OutputOptions {
 
 /** Distill one module; messages go to `io`; resolves to its exit code. */
 export async function distillOne(f: string, o: DistillCliOptions, io: Output): Promise<number> {
-  return perModule(io, async () => {
+  return perModule(io, f, o.json, async () => {
     const { input, elf } = await openModule(f);
-    const base = await loadBaseBtf(o.base ?? defaultBasePath(elf, f));
+    const basePath = o.base ?? defaultBasePath(elf, f);
+    const base = await loadBaseBtf(basePath);
     const r = distillModule(elf, base, { section: o.section, force: o.force, file: f });
+    const toStdout = o.output === STDOUT;
     if (r.report.mappedStandalone && !o.json) {
-      io.out(`${f}: standalone BTF mapped onto the base: ${r.report.mappedStandalone.mapped} types are the kernel's, ${r.report.mappedStandalone.kept} kept`);
+      (toStdout ? io.err : io.out)(`${f}: standalone BTF mapped onto the base: ${r.report.mappedStandalone.mapped} types are the kernel's, ${r.report.mappedStandalone.kept} kept`);
     }
     const w = await writeOutput(input, r.elf, f, o, io);
     const rep = r.report;
     if (o.json) {
-      io.out(JSON.stringify({ ...rep, file: f, output: w.dest, signatureDropped: w.signatureDropped, signed: w.signed }));
+      const { file: _file, ...facts } = rep;
+      io.out(jsonSuccess(f, { status: 'distilled', kernel: basePath, ...facts, ...writeFacts(w) }));
     } else {
-      io.out(`${f}: distilled: .BTF ${prettyBytes(rep.btfBefore)} -> ${prettyBytes(rep.btfAfter)} (${rep.moduleTypes} -> ${rep.splitTypes} types), ${rep.section} ${prettyBytes(rep.baseSize)} (${rep.baseTypes} types)${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots renumbered` : ''}${w.elsewhere}`);
+      w.say(`${f}: distilled: .BTF ${prettyBytes(rep.btfBefore)} -> ${prettyBytes(rep.btfAfter)} (${rep.moduleTypes} -> ${rep.splitTypes} types), ${rep.section} ${prettyBytes(rep.baseSize)} (${rep.baseTypes} types)${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots renumbered` : ''}${w.elsewhere}`);
     }
     return EXIT_OK;
   });
@@ -283,7 +393,7 @@ export interface MapCliOptions extends OutputOptions {
 
 /** Replace a module's standalone `.BTF` by split BTF on `o.base`, mapped by type-graph equivalence. */
 export async function mapOne(f: string, o: MapCliOptions, io: Output): Promise<number> {
-  return perModule(io, async () => {
+  return perModule(io, f, o.json, async () => {
     const base = await loadBaseBtf(o.base);
     const { input, elf } = await openModule(f);
     const sec = elf.section(SEC_BTF);
@@ -297,8 +407,8 @@ export async function mapOne(f: string, o: MapCliOptions, io: Output): Promise<n
     if (m.ids) replace.set('.BTF_ids', m.ids);
     const w = await writeOutput(input, editElf(elf, { replace }), f, o, io);
     const st = m.mappedStandalone!;
-    if (o.json) io.out(JSON.stringify({ file: f, output: w.dest, mapped: st.mapped, kept: st.kept, btfAfter: bytes.length }));
-    else io.out(`${f}: mapped onto ${o.base}: ${st.mapped} types are the kernel's, ${st.kept} kept as split BTF (${prettyBytes(sec.size)} -> ${prettyBytes(bytes.length)})${w.elsewhere}`);
+    if (o.json) io.out(jsonSuccess(f, { status: 'mapped', kernel: o.base, btfBefore: sec.size, btfAfter: bytes.length, mapped: st.mapped, kept: st.kept, ...writeFacts(w) }));
+    else w.say(`${f}: mapped onto ${o.base}: ${st.mapped} types are the kernel's, ${st.kept} kept as split BTF (${prettyBytes(sec.size)} -> ${prettyBytes(bytes.length)})${w.elsewhere}`);
     return EXIT_OK;
   });
 }
@@ -316,21 +426,26 @@ export interface ReconcileCliOptions extends OutputOptions {
 
 /** Reconcile one module onto `o.kernel`; resolves to its exit code. */
 export async function reconcileOne(f: string, o: ReconcileCliOptions, io: Output): Promise<number> {
-  return perModule(io, async () => {
+  return perModule(io, f, o.json, async () => {
     const target = await loadBaseBtf(o.kernel);
     const { input, elf } = await openModule(f);
     const r = reconcileModule(elf, target, { strip: o.strip, dedup: o.dedup, file: f });
     if (r.status === 'not-distilled') {
-      if (o.json) io.out(JSON.stringify({ file: f, status: 'not-distilled' }));
-      else io.out(`${f}: not distilled (no ${SEC_BASE_MINIMAL} or ${SEC_BASE_NATIVE}): nothing to do`);
+            const msg = `not distilled (no ${SEC_BASE_MINIMAL} or ${SEC_BASE_NATIVE}): nothing to do`;
+      if (o.json) {
+        io.out(o.strict
+          ? jsonFailure(f, new ModbtfError('E_NOT_DISTILLED', msg))
+          : jsonSuccess(f, { status: 'not-distilled', kernel: o.kernel, output: null, signed: input.signature !== null, signatureDropped: false }));
+      } else (o.output === STDOUT ? io.err : io.out)(`${f}: ${msg}`);
       return o.strict ? EXIT_FAIL : EXIT_OK;
     }
     const w = await writeOutput(input, r.elf, f, o, io);
     const rep = r.report;
     if (o.json) {
-      io.out(JSON.stringify({ status: 'reconciled', ...rep, file: f, kernel: o.kernel, output: w.dest, signatureDropped: w.signatureDropped, signed: w.signed }));
+      const { file: _file, ...facts } = rep;
+      io.out(jsonSuccess(f, { status: 'reconciled', kernel: o.kernel, ...facts, ...writeFacts(w) }));
     } else {
-      io.out(`${f}: reconciled onto ${o.kernel}: .BTF ${prettyBytes(rep.btfAfter)}, ${rep.splitTypes} types on ${rep.targetTypes} kernel types${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots remapped` : ''}${rep.stripped ? ', distilled pair stripped' : ''}${rep.dedup ? `, ${rep.dedup.folded} types folded into the kernel's (${prettyBytes(rep.dedup.bytesSaved)} saved)` : ''}${w.elsewhere}`);
+      w.say(`${f}: reconciled onto ${o.kernel}: .BTF ${prettyBytes(rep.btfAfter)}, ${rep.splitTypes} types on ${rep.targetTypes} kernel types${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots remapped` : ''}${rep.stripped ? ', distilled pair stripped' : ''}${rep.dedup ? `, ${rep.dedup.folded} types folded into the kernel's (${prettyBytes(rep.dedup.bytesSaved)} saved)` : ''}${w.elsewhere}`);
     }
     return EXIT_OK;
   });
@@ -355,9 +470,19 @@ export async function cmdCheck(o: { files: string[]; kernels: string[]; json: bo
     } catch (e) {
       rc = EXIT_FAIL;
       for (const k of o.kernels) cells.push({ kernel: k, status: 'error', problems: [describeError(e)] });
+      rows.push({ file: f, cells });
+      if (o.json) io.out(jsonFailure(f, e));
+      continue;
     }
     rows.push({ file: f, cells });
-    if (o.json) io.out(JSON.stringify({ file: f, results: cells }));
+    if (o.json) {
+      const failed = cells.filter((c) => c.status === 'fail').length;
+      if (!failed) io.out(jsonSuccess(f, { results: cells }));
+      else {
+        const error = { code: 'E_RELOCATE', message: `cannot be reconciled onto ${failed} of ${cells.length} kernel${cells.length > 1 ? 's' : ''}` };
+        io.out(JSON.stringify({ file: f, ok: false, error, results: cells }));
+      }
+    }
   }
   if (!o.json) for (const l of formatMatrix(rows, o.kernels)) io.out(l);
   return rc;

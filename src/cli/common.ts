@@ -1,17 +1,19 @@
 /** What every module-rewriting command shares: opening, output paths, signing, writing, reporting. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { ElfFile } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
-import { openInput, writeModule, type InputFile } from '../module/index.js';
+import { compress, openInput, writeModule, type InputFile } from '../module/index.js';
 
 export interface Output {
   out: (line: string) => void;
   err: (line: string) => void;
   /** Text written as latin1 bytes, without a newline added (dumps of names holding any byte). */
   raw?: (text: string) => void;
+  /** Told when a written module lost its signature; without it a warning line is printed. */
+  signatureDropped?: (file: string) => void;
 }
 
 export const stdio: Output = {
@@ -19,6 +21,31 @@ export const stdio: Output = {
   err: (line) => process.stderr.write(`${line}\n`),
   raw: (text) => process.stdout.write(Buffer.from(text, 'latin1')),
 };
+
+/** The warning for one module whose signature a rewrite dropped. */
+export const signatureDroppedLine = (file: string): string =>
+  `modbtf: ${file}: module signature dropped (rewriting invalidates it; re-sign with --sign-key/--sign-cert)`;
+
+/** `-o -`: the output goes to stdout. */
+export const STDOUT = '-';
+
+/** Write bytes to stdout (fd 1), whole. */
+export function writeStdout(data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) {
+    try {
+      off += writeSync(1, data, off, data.length - off);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      // A non-blocking pipe that is full: wait a little for the reader.
+      if (err.code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
+      throw new ModbtfError('E_WRITE', `cannot write to stdout: ${err.code === 'EPIPE' ? 'the reader closed it' : err.message}`, { file: STDOUT });
+    }
+  }
+}
 
 export interface SignOptions {
   key: string;
@@ -36,6 +63,7 @@ export interface OutputOptions {
 
 /** Where the rewritten `input` goes: in place, `-o`, or `--out-dir/<basename>`. */
 export function outputPath(input: string, opts: OutputOptions): string {
+  if (opts.output === STDOUT) return STDOUT;
   if (opts.output !== undefined) return resolve(opts.output);
   if (opts.outDir !== undefined) {
     const name = basename(input);
@@ -106,7 +134,8 @@ export async function finishModule(input: InputFile, elf: Uint8Array, dest: stri
     bytes = signModule(elf, sign, input.path);
     signed = true;
   }
-  await writeModule(dest, bytes, { compression: input.compression });
+  if (dest === STDOUT) writeStdout(compress(bytes, input.compression, input.path));
+  else await writeModule(dest, bytes, { compression: input.compression });
   return { dest, signatureDropped: input.signature !== null && !signed, signed };
 }
 
@@ -115,6 +144,37 @@ export function describeError(e: unknown): string {
   if (e instanceof ModbtfError) return e.describe();
   const msg = e instanceof Error ? e.message : String(e);
   return `internal error: ${msg}`;
+}
+
+export interface JsonError {
+  code: string;
+  /** The error line without the file: `SECTION: type [ID]: what is wrong`. */
+  message: string;
+  section?: string;
+  typeId?: number;
+}
+
+/** The JSON object for an input that failed: `{"file", "ok": false, "error": {"code", "message"}}`. */
+export function jsonFailure(file: string, e: unknown): string {
+  let error: JsonError;
+  if (e instanceof ModbtfError) {
+    const parts: string[] = [];
+    if (e.file !== undefined && e.file !== file) parts.push(e.file);
+    if (e.section !== undefined) parts.push(e.section);
+    if (e.typeId !== undefined) parts.push(`type [${e.typeId}]`);
+    parts.push(e.message);
+    error = { code: e.code, message: parts.join(': ') };
+    if (e.section !== undefined) error.section = e.section;
+    if (e.typeId !== undefined) error.typeId = e.typeId;
+  } else {
+    error = { code: 'E_INTERNAL', message: describeError(e) };
+  }
+  return JSON.stringify({ file, ok: false, error });
+}
+
+/** The JSON object for an input done: `{"file", "ok": true, ...facts}`. */
+export function jsonSuccess(file: string, facts: object): string {
+  return JSON.stringify({ file, ok: true, ...facts });
 }
 
 export function checkOutputOptions(files: readonly string[], opts: OutputOptions): void {
