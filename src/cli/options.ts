@@ -145,7 +145,6 @@ export function declareOptions<T>(y: Argv<T>, specs: readonly OptionSpec[]): Arg
     a = a.option(spec.name, {
       alias: spec.alias ? [...spec.alias] : undefined,
       type: spec.type === 'boolean' ? 'boolean' : 'string',
-      array: spec.repeatable ? true : undefined,
       describe: spec.value ? `${spec.value}: ${helpText(spec)}` : helpText(spec),
     }) as unknown as Argv<T>;
   }
