@@ -5,10 +5,10 @@
  * the real 6.1 kernel, which knows nothing of .BTF.base.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openInput } from '../../src/module/index.js';
 import { repoRoot } from '../helpers.js';
 import { bootWithModules, kernelTestSetup, sha256 } from './harness.js';
@@ -38,6 +38,7 @@ describe.skipIf(!!skip)('sample out-of-tree module on Debian 6.1 through the DKM
   const dir = mkdtempSync(join(tmpdir(), 'modbtf-sample-'));
   const env = { MODBTF: bin, MODBTF_KERNEL_BTF: kernel ?? '' };
   let installed = '';
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   beforeAll(() => {
     cpSync(join(repoRoot, 'samples/modbtf_sample'), join(dir, 'src'), { recursive: true });
@@ -63,6 +64,7 @@ describe.skipIf(!!skip)('sample out-of-tree module on Debian 6.1 through the DKM
     mkdirSync(shims);
     symlinkSync(bin, join(shims, 'modbtf'));
     symlinkSync(dkms, join(shims, 'modbtf-dkms'));
+    symlinkSync(join(repoRoot, 'scripts/dkms/modbtf-dkms-post-install'), join(shims, 'modbtf-dkms-post-install'));
     const out = sh(join(repoRoot, 'samples/modbtf_sample/modbtf-dkms-post-install'), [], {
       ...env, kernelver: kver, MODULE_DIR: dir, PATH: `${shims}:${process.env.PATH}`,
     });
