@@ -1,14 +1,15 @@
 /** Never a half-written module: failed writes leave the input byte-identical and no temp file. */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
 import { setBeforeRenameHook } from '../src/module/index.js';
 import { fixture, repoRoot } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-atomic-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const VMLINUX = fixture('k612/vmlinux.btf.xz');
 const mod = (m: string): string => fixture('k612/modules', `${m}.ko.xz`);
 

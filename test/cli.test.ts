@@ -1,10 +1,10 @@
 /** The command line, in-process and through bin/modbtf: outputs, exact messages, exit codes, files. */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
 import { ElfFile, editElf } from '../src/elf/index.js';
 import { openInput } from '../src/module/index.js';
@@ -19,6 +19,7 @@ async function modbtf(...argv: string[]): Promise<Ran> {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const VMLINUX = join(tmp, 'vmlinux.btf');
 const mod = (m: string): string => fixture('k612/modules', `${m}.ko.xz`);
 const gold = (m: string, w: string): Buffer => readFileSync(fixture('k612/golden', `${m}.${w}`));

@@ -3,10 +3,10 @@
  * reconciled must equal libbpf v1.7.0's output byte for byte.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Btf } from '../src/btf/btf.js';
 import { loadBaseBtf } from '../src/btf/load.js';
 import { distillModule } from '../src/distill/module.js';
@@ -119,6 +119,7 @@ describe.skipIf(!haveCorpus)('corpus: distill and reconcile equal libbpf', () =>
 
   it('rewriting .BTF with its own bytes and adding a section keeps the ELF valid', () => {
     const dir = mkdtempSync(join(tmpdir(), 'modbtf-elf-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     for (const m of MODULES) {
       const elf = elves.get(m)!;
       const out = editElf(elf, {

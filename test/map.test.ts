@@ -1,6 +1,6 @@
 /** Mapping standalone BTF onto vmlinux, and folding reconciled copies back (dedup). */
 import { readFileSync, readdirSync } from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Btf } from '../src/btf/btf.js';
 import { loadBaseBtf } from '../src/btf/load.js';
 import { dedupAgainstBase, mapOntoBase, toStandalone } from '../src/map/map.js';
@@ -91,7 +91,7 @@ describe('modbtf map / distill on standalone module BTF', () => {
   it('map writes split BTF on vmlinux; distill maps by itself; a split module is refused', async () => {
     const { run } = await import('../src/cli/main.js');
     const { editElf } = await import('../src/elf/index.js');
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const vm = await loadBaseBtf(fixture('k612/vmlinux.btf.xz'));
@@ -99,6 +99,7 @@ describe('modbtf map / distill on standalone module BTF', () => {
     const elf = input.elf!;
     const orig = Btf.parse(elf.data(elf.section('.BTF')!), { base: vm });
     const dir = mkdtempSync(join(tmpdir(), 'modbtf-map-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const f = join(dir, 'tcp_bbr.ko');
     // Built without vmlinux, resolve_btfids never ran: .BTF_ids slots are still zero.
     const ids = new Uint8Array(elf.section('.BTF_ids')!.size);

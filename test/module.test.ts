@@ -1,15 +1,16 @@
 /** Containers: compression kept on write, signatures, re-signing through sign-file. */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
 import { loadBaseBtf } from '../src/btf/load.js';
 import { detectCompression, isLz4Legacy, lz4LegacyDecompress, openInput, splitSignature, SIG_MARKER } from '../src/module/index.js';
 import { corpus, fixture, haveCorpus } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-mod-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const VMLINUX = fixture('k612/vmlinux.btf.xz');
 const quiet = { out: () => undefined, err: () => undefined };
 let plain: Buffer;

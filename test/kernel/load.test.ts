@@ -3,10 +3,10 @@
  * modules distilled with .BTF.base (the kernel relocates them itself), and
  * modules reconciled onto that kernel (plain split BTF).
  */
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/main.js';
 import { editElf } from '../../src/elf/index.js';
 import { openInput } from '../../src/module/index.js';
@@ -35,6 +35,7 @@ function expectLoaded(boot: BootResult, name: string): void {
 
 describe.skipIf(!!skip)('kernel accepts modbtf output', () => {
   const dir = mkdtempSync(join(tmpdir(), 'modbtf-kernel-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const vmlinux = haveCorpus ? corpus('k612cloud/vmlinux.btf') : '';
 
   beforeAll(async () => {
