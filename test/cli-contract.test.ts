@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
+import { GLOBAL_OPTIONS, type OptionSpec } from '../src/cli/options.js';
 import { openInput } from '../src/module/index.js';
 import { fixture, repoRoot } from './helpers.js';
 
@@ -84,6 +85,24 @@ describe('usage errors: exit 2, one line naming the option, the module untouched
   });
 });
 
+describe('an option every command takes is one entry in GLOBAL_OPTIONS', () => {
+  it('parsed before or after the command, checked, documented', async () => {
+    const spec: OptionSpec = { name: 'test-limit', type: 'int', min: 1, value: 'N', describe: 'a limit for the test' };
+    (GLOBAL_OPTIONS as OptionSpec[]).push(spec);
+    try {
+      expect(await modbtf('inspect', '--test-limit', 'x', M)).toEqual({ code: 2, out: [], err: ["modbtf: inspect: --test-limit: 'x' is not a whole number >= 1"] });
+      expect(await modbtf('--test-limit', '1', '--test-limit', '2', 'dump', M)).toEqual({ code: 2, out: [], err: ['modbtf: dump: --test-limit given more than once'] });
+      expect((await modbtf('--test-limit', '3', 'inspect', M)).code).toBe(0);
+      expect((await modbtf('inspect', M, '--test-limit', '3')).code).toBe(0);
+      const help: string[] = [];
+      await run(['reconcile', '--help'], { out: (l) => help.push(l), err: () => undefined });
+      expect(help.join('\n')).toMatch(/--test-limit +N: a limit for the test/);
+    } finally {
+      (GLOBAL_OPTIONS as OptionSpec[]).pop();
+    }
+  });
+});
+
 describe('--kernel and --base name the kernel BTF in every command that takes one', () => {
   it('reconcile --base K uses K (not /sys/kernel/btf/vmlinux), distill --kernel K uses K', async () => {
     const d = mkdtempSync(join(tmp, 'spell-'));
@@ -115,9 +134,13 @@ describe('Unix manners', () => {
     expect([r.status, r.stdout, r.stderr]).toEqual([0, '{"types":[{"id":1,"k', '']);
   });
 
-  it('modbtf inspect X X X | head -1', () => {
-    const r = sh(`'${process.execPath}' '${bin}' inspect '${M}' '${M}' '${M}' '${K}' | head -1`);
-    expect(r.stdout).toBe(`${M}: kernel module, xz-compressed, signed, built for 6.12.117+deb13-cloud-amd64\n`);
+  it('modbtf inspect X... | head -1 (more output than a pipe holds)', () => {
+    const plain = join(tmp, 'plain.ko');
+    writeFileSync(plain, spawnSync('xz', ['-dc', M]).stdout);
+    const many = Array.from({ length: 400 }, () => `'${plain}'`).join(' ');
+    const r = sh(`'${process.execPath}' '${bin}' inspect ${many} | head -1`);
+    rmSync(plain);
+    expect(r.stdout).toBe(`${plain}: kernel module, signed, built for 6.12.117+deb13-cloud-amd64\n`);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });

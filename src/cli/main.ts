@@ -202,13 +202,14 @@ function usageLine(msg: string, cmd: CommandSpec | undefined, tokens: readonly s
   const unknown = /^Unknown arguments?: (.*)$/s.exec(msg);
   if (unknown) {
     const names = unknown[1]!.split(', ');
-    if (!cmd) return `unknown command '${names[0]}'`;
     const shown = names.map((n) => {
       const f = flag(n);
       const typed = tokens.some((t) => t === f || t.startsWith(`${f}=`) || (n.length === 1 && /^-[A-Za-z]+$/.test(t) && t.includes(n)));
       return typed ? f : `'${n}'`;
     });
     const opts = shown.filter((s) => s.startsWith('-'));
+    if (!cmd && !opts.length) return `unknown command ${shown[0]}`;
+    if (!cmd) return `unknown option${opts.length > 1 ? 's' : ''} ${opts.join(', ')} (a command's options go after it: modbtf COMMAND --help)`;
     if (opts.length) return `unknown option${opts.length > 1 ? 's' : ''} ${opts.join(', ')}`;
     return `unexpected argument${shown.length > 1 ? 's' : ''} ${shown.join(', ')}`;
   }
@@ -232,11 +233,13 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
     parser = parser.command(`${cmd.name} ${pos}`, cmd.summary, (y) => declareOptions(y
       .positional(cmd.arg.name, { type: 'string', array: cmd.arg.many, describe: cmd.arg.describe })
       .example(cmd.example.command, cmd.example.describe)
-      .epilogue(cmd.exits), [...cmd.options, ...GLOBAL_OPTIONS]),
+      .epilogue(cmd.exits), cmd.options),
     (a) => {
       chosen = { cmd, argv: a as Record<string, unknown> };
     });
   }
+  // Options of every command, accepted before the command name too.
+  parser = declareOptions(parser, GLOBAL_OPTIONS);
   parser = parser
     .demandCommand(1, 'a command is required')
     .strict()
