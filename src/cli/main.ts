@@ -231,7 +231,7 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
   for (const cmd of COMMANDS) {
     const pos = cmd.arg.many ? `<${cmd.arg.name}..>` : `<${cmd.arg.name}>`;
     parser = parser.command(`${cmd.name} ${pos}`, cmd.summary, (y) => declareOptions(y
-      .positional(cmd.arg.name, { type: 'string', array: cmd.arg.many, describe: cmd.arg.describe })
+      .positional(cmd.arg.name, { type: 'string', array: cmd.arg.many, describe: cmd.arg.describe, default: undefined })
       .example(cmd.example.command, cmd.example.describe)
       .epilogue(cmd.exits), cmd.options),
     (a) => {
