@@ -23,6 +23,7 @@ export type ModbtfErrorCode =
   | 'E_ELF_SECTION'
   | 'E_NO_BTF'
   | 'E_DECOMPRESS'
+  | 'E_TOO_LARGE'
   | 'E_COMPRESS'
   | 'E_SIGNATURE'
   | 'E_NOT_SPLIT'

@@ -18,6 +18,7 @@ import {
   validateOptions, type OptionSpec, type OptionValue,
 } from './options.js';
 import { modbtfVersion } from './version.js';
+import { DEFAULT_MAX_INPUT_SIZE, setDefaultMaxInputSize } from '../module/limits.js';
 
 const DEFAULT_KERNEL = '/sys/kernel/btf/vmlinux';
 
@@ -282,6 +283,8 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
       opts: validateOptions([...cmd.options, ...GLOBAL_OPTIONS], a, argv),
     };
     cmd.check?.(parsed);
+    const max = parsed.opts['max-input-size'];
+    setDefaultMaxInputSize(typeof max === 'number' ? max : DEFAULT_MAX_INPUT_SIZE);
   } catch (e) {
     io.err(`${prefix}${e instanceof ModbtfError ? e.message : describeError(e)}`);
     return EXIT_USAGE;

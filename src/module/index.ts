@@ -4,3 +4,4 @@ export * from './open.js';
 export * from './write.js';
 export * from './bzimage.js';
 export * from './lz4.js';
+export * from './limits.js';
