@@ -1,5 +1,5 @@
 /** The modbtf commands, each a function over parsed options returning an exit code. */
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import prettyBytes from 'pretty-bytes';
@@ -169,8 +169,10 @@ function isKernelBtf(btf: Btf): boolean {
 /** Whether the file starts as an x86 boot image (bzImage); reads only its header. */
 export function isBootImage(path: string): boolean {
   try {
-    const fd = openSync(path, 'r');
+    // Non-blocking, regular files only: a FIFO read once already must not be waited on again.
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
+      if (!fstatSync(fd).isFile()) return false;
       const head = new Uint8Array(0x300);
       const n = readSync(fd, head, 0, head.length, 0);
       return isBzImage(head.subarray(0, n));

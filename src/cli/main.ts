@@ -7,7 +7,7 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { SEC_BASE_MINIMAL } from '../btf/sections.js';
-import { ModbtfError } from '../errors.js';
+import { ModbtfError, ioReason } from '../errors.js';
 import {
   EXIT_FAIL, EXIT_USAGE, cmdCheck, cmdDump, cmdExtract, cmdInspect,
 } from './commands.js';
@@ -301,7 +301,7 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
 function quietOnClosedPipe(): void {
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);
-    process.stderr.write(`modbtf: cannot write to stdout: ${e.message}\n`);
+    process.stderr.write(`modbtf: cannot write to stdout: ${ioReason(e)}\n`);
     process.exit(EXIT_FAIL);
   });
 }

@@ -2,7 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readSync } from 'node:fs';
 import { createGunzip } from 'node:zlib';
-import { ModbtfError } from '../errors.js';
+import { ModbtfError, ioReason } from '../errors.js';
 import { OutputBuffer, checkModuleHead, limitOf, tooLarge, type LimitOptions } from './limits.js';
 
 export type Compression = 'none' | 'xz' | 'zstd' | 'gzip';
@@ -309,7 +309,7 @@ export function compress(data: Uint8Array, kind: Compression, file?: string): Ui
     const missing = (r.error as NodeJS.ErrnoException).code === 'ENOENT';
     throw new ModbtfError('E_COMPRESS', missing
       ? `${t.cmd} not found: install ${t.pkg} to write ${kind}-compressed modules`
-      : `${t.cmd} failed: ${r.error.message}`, { file });
+      : `${t.cmd} failed: ${ioReason(r.error)}`, { file });
   }
   if (r.status !== 0) {
     throw new ModbtfError('E_COMPRESS', `${t.cmd} failed (exit ${r.status}): ${r.stderr.toString().trim()}`, { file });

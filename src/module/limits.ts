@@ -133,6 +133,8 @@ export class OutputBuffer {
     private readonly file: string | undefined,
     private readonly onHead: ((head: Uint8Array) => void) | null = null,
     sizeHint = 0,
+    /** What passing the limit is called in the error. */
+    private readonly what = 'decompressed size',
   ) {
     const max = Math.min(limit, MAX_MAX_INPUT_SIZE);
     const initial = Math.min(max, Math.max(sizeHint > 0 && sizeHint <= max ? sizeHint : 0, 64 * KiB));
@@ -147,7 +149,7 @@ export class OutputBuffer {
   /** Room for `more` bytes after the current end; the writable view (valid until the next call). */
   reserve(more: number): Uint8Array {
     const need = this.n + more;
-    if (need > this.limit) throw tooLarge(this.file, this.limit);
+    if (need > this.limit) throw tooLarge(this.file, this.limit, this.what);
     if (need > this.ab.byteLength) {
       // Grows in place: pages are committed as they are written.
       this.ab.resize(Math.min(this.ab.maxByteLength, Math.max(need, this.ab.byteLength * 2)));

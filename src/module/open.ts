@@ -1,7 +1,7 @@
 /** Opening any input modbtf takes: module, vmlinux, raw BTF; compressed or not; detected by content. */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { ElfFile, isElf } from '../elf/index.js';
-import { ModbtfError } from '../errors.js';
+import { ModbtfError, ioReason } from '../errors.js';
 import { SPAWN_THRESHOLD, decompress, streamsFromFile, decompressFd, detectCompression, type Compression } from './compress.js';
 import { OutputBuffer, limitOf, tooLarge, type LimitOptions } from './limits.js';
 import { bzImagePayload, isBzImage } from './bzimage.js';
@@ -55,18 +55,12 @@ const KIND_OF_MODE: [number, string][] = [[0o020000, 'a character device'], [0o0
 
 function ioError(path: string, e: unknown): ModbtfError {
   if (e instanceof ModbtfError) return e;
-  const err = e as NodeJS.ErrnoException;
-  const reasons: Record<string, string> = {
-    ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'is a directory', ENOTDIR: 'a path component is not a directory',
-    ELOOP: 'too many symbolic links', EIO: 'input/output error', ENXIO: 'no such device',
-  };
-  const why = (err.code && reasons[err.code]) ?? `${err.code ?? 'error'} (${err.syscall ?? 'read'})`;
-  return new ModbtfError('E_IO', `cannot read: ${why}`, { file: path });
+  return new ModbtfError('E_IO', `cannot read: ${ioReason(e, { ENOENT: 'no such file' })}`, { file: path });
 }
 
 /** Read all of a FIFO (or pipe) up to the limit; a FIFO without a writer reads as empty. */
 function readStream(fd: number, limit: number, path: string): Uint8Array {
-  const out = new OutputBuffer(limit, path, null);
+  const out = new OutputBuffer(limit, path, null, 0, 'input size');
   const chunk = new Uint8Array(1 << 16);
   const wait = new Int32Array(new SharedArrayBuffer(4));
   for (;;) {
