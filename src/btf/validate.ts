@@ -84,7 +84,7 @@ function checkMeta(btf: Btf, id: number): void {
   const kind = btf.kind(id);
   const vlen = btf.vlen(id);
   const rule = nameRule(kind);
-  checkName(btf, id, btf.nameOff(id), kind === Kind.INT ? 'any' : rule, 'name');
+  checkName(btf, id, btf.nameOff(id), kind === Kind.INT || kind === Kind.FLOAT ? 'any' : rule, 'name');
   const o = btf.off(id);
   switch (kind) {
     case Kind.INT: case Kind.PTR: case Kind.ARRAY: case Kind.TYPEDEF: case Kind.VOLATILE:
