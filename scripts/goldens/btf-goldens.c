@@ -3,11 +3,12 @@
  * btf-goldens: what libbpf makes of a module's BTF, as the reference modbtf's
  * distill and reconcile are compared with byte for byte.
  *
- *   btf-goldens VMLINUX.btf MODULE.btf TARGET.btf OUT
+ *   btf-goldens VMLINUX.btf TARGET.btf OUTDIR MODULE.btf...
  *
- * VMLINUX.btf: the raw base BTF the module was built on; MODULE.btf: the
- * module's raw .BTF (split on VMLINUX.btf); TARGET.btf: the raw BTF of the
- * kernel to relocate onto. Writes, in the byte order of the input:
+ * VMLINUX.btf: the raw base BTF the modules were built on; TARGET.btf: the
+ * raw BTF of the kernel to relocate onto; each MODULE.btf: a module's raw
+ * .BTF (split on VMLINUX.btf). For each, with OUT = OUTDIR/<name without
+ * .btf>, writes in the byte order of the input:
  *   OUT.base.raw   btf__distill_base(): the distilled base
  *   OUT.split.raw  the new split BTF on top of it (split part only)
  *   OUT.reloc.raw  that split BTF re-read on OUT.base.raw and btf__relocate()d
@@ -67,34 +68,60 @@ static struct btf *parse(const char *path, struct btf *base)
 	return btf;
 }
 
+static void goldens(struct btf *vmlinux, const struct btf *target, const char *mod, const char *out);
+
 int main(int argc, char **argv)
 {
-	struct btf *vmlinux, *module, *new_base, *new_split, *target, *dbase, *dsplit;
-	char path[4096], msg[1200];
-	int err;
+	struct btf *vmlinux, *target;
+	char out[4096];
+	int i;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: btf-goldens VMLINUX.btf MODULE.btf TARGET.btf OUT\n");
+	if (argc < 5) {
+		fprintf(stderr, "usage: btf-goldens VMLINUX.btf TARGET.btf OUTDIR MODULE.btf...\n");
 		return 2;
 	}
 	libbpf_set_print(log_fn);
 	vmlinux = parse(argv[1], NULL);
-	module = parse(argv[2], vmlinux);
+	target = parse(argv[2], NULL);
+	for (i = 4; i < argc; i++) {
+		const char *name = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
+		size_t n = strlen(name);
+
+		if (n > 4 && !strcmp(name + n - 4, ".btf"))
+			n -= 4;
+		snprintf(out, sizeof(out), "%s/%.*s", argv[3], (int)n, name);
+		goldens(vmlinux, target, argv[i], out);
+	}
+	btf__free(target);
+	btf__free(vmlinux);
+	return 0;
+}
+
+static void goldens(struct btf *vmlinux, const struct btf *target, const char *mod, const char *out)
+{
+	struct btf *module, *new_base, *new_split, *dbase, *dsplit;
+	char path[4096], msg[1200];
+	int err;
+
+	module = parse(mod, vmlinux);
 	err = btf__distill_base(module, &new_base, &new_split);
-	if (err)
-		die("btf__distill_base failed on", argv[2], err);
+	if (err) {
+		/* Not a golden to compare with: reported, the other modules go on. */
+		fprintf(stderr, "btf-goldens: btf__distill_base failed on %s: %s\n", mod, strerror(-err));
+		btf__free(module);
+		return;
+	}
 	/* New BTF is built in host order; the goldens keep the module's. */
 	btf__set_endianness(new_base, btf__endianness(module));
 	btf__set_endianness(new_split, btf__endianness(module));
-	write_btf(argv[4], ".base.raw", new_base);
-	write_btf(argv[4], ".split.raw", new_split);
+	write_btf(out, ".base.raw", new_base);
+	write_btf(out, ".split.raw", new_split);
 
 	/* Reconcile as a module loader would: from the bytes written, not the objects in memory. */
-	snprintf(path, sizeof(path), "%s.base.raw", argv[4]);
+	snprintf(path, sizeof(path), "%s.base.raw", out);
 	dbase = parse(path, NULL);
-	snprintf(path, sizeof(path), "%s.split.raw", argv[4]);
+	snprintf(path, sizeof(path), "%s.split.raw", out);
 	dsplit = parse(path, dbase);
-	target = parse(argv[3], NULL);
 	last_warning[0] = 0;
 	err = btf__relocate(dsplit, target);
 	if (err) {
@@ -103,18 +130,15 @@ int main(int argc, char **argv)
 		while (n && last_warning[n - 1] == '\n')
 			last_warning[--n] = 0;
 		snprintf(msg, sizeof(msg), "%s\nerror %d\n", last_warning, err);
-		snprintf(path, sizeof(path), "%s.reloc.err", argv[4]);
+		snprintf(path, sizeof(path), "%s.reloc.err", out);
 		write_file(path, msg, strlen(msg));
 	} else {
 		btf__set_endianness(dsplit, btf__endianness(module));
-		write_btf(argv[4], ".reloc.raw", dsplit);
+		write_btf(out, ".reloc.raw", dsplit);
 	}
 	btf__free(dsplit);
 	btf__free(dbase);
-	btf__free(target);
 	btf__free(new_split);
 	btf__free(new_base);
 	btf__free(module);
-	btf__free(vmlinux);
-	return 0;
 }

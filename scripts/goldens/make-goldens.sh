@@ -43,7 +43,7 @@ echo "make-goldens: libbpf $(cat "$work/version") from $suite" >&2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 xz -dc "$fix/vmlinux.btf.xz" > "$tmp/vmlinux.btf"
-mkdir -p "$fix/golden"
+mkdir -p "$fix/golden" "$tmp/btf"
 for m in "$fix"/modules/*.ko.xz; do
 	name=$(basename "$m" .ko.xz)
 	xz -dc "$m" > "$tmp/$name.ko"
@@ -53,7 +53,7 @@ for m in "$fix"/modules/*.ko.xz; do
 	02) bfd=elf64-big ;;
 	*) die "$m: not a 64-bit ELF" ;;
 	esac
-	objcopy -I $bfd --dump-section .BTF="$tmp/$name.btf" "$tmp/$name.ko" /dev/null
+	objcopy -I $bfd --dump-section .BTF="$tmp/btf/$name.btf" "$tmp/$name.ko" /dev/null
 	rm -f "$fix/golden/$name".*
-	"$work/btf-goldens" "$tmp/vmlinux.btf" "$tmp/$name.btf" "$tmp/vmlinux.btf" "$fix/golden/$name"
 done
+"$work/btf-goldens" "$tmp/vmlinux.btf" "$tmp/vmlinux.btf" "$fix/golden" "$tmp"/btf/*.btf
