@@ -18,7 +18,7 @@
  */
 import { ModbtfError } from '../errors.js';
 import type { Btf } from './btf.js';
-import { Kind } from './kinds.js';
+import { Kind, kindName } from './kinds.js';
 
 export interface DumpCOptions {
   /** Characters buffered before the sink is called (default 64 Ki). */
@@ -73,14 +73,19 @@ export function dumpC(btf: Btf, opts: DumpCOptions = {}): string {
   return parts.join('');
 }
 
+const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 class CPrinter {
   private readonly n: number;
-  private readonly layers: Btf[];
-  private readonly layerOf: Uint8Array;
+  /** Every type section (base first), as host-order u32 words. */
+  private readonly w: Uint32Array;
+  /** Word index in `w` of each type id's record. */
   private readonly pos: Uint32Array;
   private readonly infos: Uint32Array;
   private readonly nameOffs: Uint32Array;
   private readonly sizeTypes: Uint32Array;
+  /** Every string section (base first), latin1: absolute offsets index it directly. */
+  private readonly text: string;
   private readonly names: (string | undefined)[];
 
   private readonly orderState: Uint8Array;
@@ -89,11 +94,14 @@ class CPrinter {
   private readonly nameResolved: Uint8Array;
   private readonly referenced: Uint8Array;
   private readonly cachedNames: (string | undefined)[];
+  /** alignOf + 1 per id, 0 when not known yet. */
+  private readonly aligns: Int32Array;
   private readonly typeNames = new Map<string, number>();
   private readonly identNames = new Map<string, number>();
 
   private readonly ptrSz: number;
-  private emitQueue: number[] = [];
+  private readonly pads: readonly (readonly [string, number])[];
+  private readonly emitQueue: number[] = [];
   private readonly declStack: number[] = [];
   private declCnt = 0;
   private depth = 0;
@@ -103,27 +111,35 @@ class CPrinter {
   constructor(private readonly btf: Btf, private readonly sink: (chunk: string) => void, private readonly chunkSize: number) {
     const layers: Btf[] = [];
     for (let b: Btf | null = btf; b; b = b.base) layers.unshift(b);
-    this.layers = layers;
     const n = btf.typeCount;
     this.n = n;
-    this.layerOf = new Uint8Array(n);
-    this.pos = new Uint32Array(n);
+    let words = 0;
+    for (const b of layers) words += b.types.length >>> 2;
+    const w = new Uint32Array(words);
+    const pos = new Uint32Array(n);
+    let at = 0;
+    for (const b of layers) {
+      const len = b.types.length >>> 2;
+      if (b.littleEndian === HOST_LE) {
+        new Uint8Array(w.buffer, at * 4, len * 4).set(b.types.subarray(0, len * 4));
+      } else {
+        for (let i = 0; i < len; i++) w[at + i] = b.dv.getUint32(i * 4, b.littleEndian);
+      }
+      for (let id = b.startId, i = 0; id < b.typeCount; id++, i++) pos[id] = at + (b.offsets[i]! >>> 2);
+      at += len;
+    }
+    this.w = w;
+    this.pos = pos;
     this.infos = new Uint32Array(n);
     this.nameOffs = new Uint32Array(n);
     this.sizeTypes = new Uint32Array(n);
-    for (let li = 0; li < layers.length; li++) {
-      const b = layers[li]!;
-      const dv = b.dv;
-      const le = b.littleEndian;
-      for (let id = b.startId, i = 0; id < b.typeCount; id++, i++) {
-        const o = b.offsets[i]!;
-        this.layerOf[id] = li;
-        this.pos[id] = o;
-        this.nameOffs[id] = dv.getUint32(o, le);
-        this.infos[id] = dv.getUint32(o + 4, le);
-        this.sizeTypes[id] = dv.getUint32(o + 8, le);
-      }
+    for (let id = 1; id < n; id++) {
+      const p = pos[id]!;
+      this.nameOffs[id] = w[p]!;
+      this.infos[id] = w[p + 1]!;
+      this.sizeTypes[id] = w[p + 2]!;
     }
+    this.text = layers.map((b) => Buffer.from(b.strings.buffer, b.strings.byteOffset, b.strings.length).toString('latin1')).join('');
     this.names = new Array<string | undefined>(n);
     this.orderState = new Uint8Array(n);
     this.emitState = new Uint8Array(n);
@@ -131,18 +147,21 @@ class CPrinter {
     this.nameResolved = new Uint8Array(n);
     this.referenced = new Uint8Array(n);
     this.cachedNames = new Array<string | undefined>(n);
+    this.aligns = new Int32Array(n);
     this.orderState[0] = ORDERED;
     this.emitState[0] = EMITTED;
     this.ptrSz = this.pointerSize();
+    this.pads = [['long', this.ptrSz * 8], ['int', 32], ['short', 16], ['char', 8]];
     this.markReferenced();
   }
 
   run(): void {
     this.print(HEADER);
+    const queue = this.emitQueue;
     for (let id = 1; id < this.n; id++) {
-      this.emitQueue = [];
+      queue.length = 0;
       this.orderType(id, false);
-      for (const q of this.emitQueue) this.emitType(q, 0);
+      for (let i = 0; i < queue.length; i++) this.emitType(queue[i]!, 0);
     }
     this.print(FOOTER);
     if (this.buf) this.sink(this.buf);
@@ -173,12 +192,17 @@ class CPrinter {
 
   /** u32 at byte `delta` of type `id`'s record. */
   private u32(id: number, delta: number): number {
-    const b = this.layers[this.layerOf[id]!]!;
-    return b.dv.getUint32(this.pos[id]! + delta, b.littleEndian);
+    return this.w[this.pos[id]! + (delta >>> 2)]!;
   }
 
   private str(off: number): string {
-    return off === 0 ? '' : this.btf.str(off);
+    if (off === 0) return '';
+    const t = this.text;
+    if (off >= t.length) {
+      throw new ModbtfError('E_BTF_STRING', `string offset ${off} is out of range (string section ends at ${t.length})`, this.btf.where);
+    }
+    const end = t.indexOf('\0', off);
+    return t.slice(off, end < 0 ? t.length : end);
   }
 
   /** The name of type `id` as written in BTF. */
@@ -193,13 +217,6 @@ class CPrinter {
 
   private type(id: number): number {
     return this.sizeTypes[id]!;
-  }
-
-  private check(id: number): number {
-    if (id >= this.n) {
-      throw new ModbtfError('E_BTF_TYPE_ID', `refers to type id ${id}, out of range (last id ${this.n - 1})`, { ...this.btf.where, typeId: id });
-    }
-    return id;
   }
 
   private enter(id: number): void {
@@ -220,7 +237,16 @@ class CPrinter {
     return 8;
   }
 
+  /** Alignment of a type, as libbpf's btf__align_of (0 for types without one); memoized. */
   private alignOf(id: number): number {
+    const c = this.aligns[id]!;
+    if (c !== 0) return c - 1;
+    const a = this.computeAlign(id);
+    this.aligns[id] = a + 1;
+    return a;
+  }
+
+  private computeAlign(id: number): number {
     const k = id === 0 ? 0 : this.kind(id);
     switch (k) {
       case Kind.INT: case Kind.ENUM: case Kind.ENUM64: case Kind.FLOAT:
@@ -229,13 +255,13 @@ class CPrinter {
         return this.ptrSz;
       case Kind.TYPEDEF: case Kind.VOLATILE: case Kind.CONST: case Kind.RESTRICT: case Kind.TYPE_TAG: {
         this.enter(id);
-        const a = this.alignOf(this.check(this.type(id)));
+        const a = this.alignOf(this.type(id));
         this.depth--;
         return a;
       }
       case Kind.ARRAY: {
         this.enter(id);
-        const a = this.alignOf(this.check(this.u32(id, 12)));
+        const a = this.alignOf(this.u32(id, 12));
         this.depth--;
         return a;
       }
@@ -244,17 +270,16 @@ class CPrinter {
         const kflag = this.kflag(id);
         let maxAlign = 1;
         this.enter(id);
-        try {
-          for (let i = 0, p = 12; i < vlen; i++, p += 12) {
-            const align = this.alignOf(this.check(this.u32(id, p + 4)));
-            if (align <= 0) return align;
-            maxAlign = Math.max(maxAlign, align);
-            const off = this.u32(id, p + 8);
-            if ((!kflag || off >>> 24 === 0) && off % (8 * align) !== 0) return 1;
+        for (let i = 0, p = 12; i < vlen; i++, p += 12) {
+          const align = this.alignOf(this.u32(id, p + 4));
+          const off = this.u32(id, p + 8);
+          if (align <= 0 || ((!kflag || off >>> 24 === 0) && off % (8 * align) !== 0)) {
+            this.depth--;
+            return align <= 0 ? align : 1;
           }
-        } finally {
-          this.depth--;
+          maxAlign = Math.max(maxAlign, align);
         }
+        this.depth--;
         if (this.sizeTypes[id]! % maxAlign !== 0) return 1;
         return maxAlign;
       }
@@ -280,12 +305,12 @@ class CPrinter {
       }
       if (k === Kind.TYPEDEF || k === Kind.VOLATILE || k === Kind.CONST || k === Kind.RESTRICT
         || k === Kind.VAR || k === Kind.DECL_TAG || k === Kind.TYPE_TAG) {
-        id = this.check(this.type(id));
+        id = this.type(id);
       } else if (k === Kind.ARRAY) {
         const ne = this.u32(id, 20);
         if (nelems && ne > Math.floor(0xffffffff / nelems)) return -7;
         nelems *= ne;
-        id = this.check(this.u32(id, 12));
+        id = this.u32(id, 12);
       } else {
         return -22;
       }
@@ -300,7 +325,7 @@ class CPrinter {
     const kflag = this.kflag(id);
     let maxAlign = 1;
     for (let i = 0, p = 12; i < vlen; i++, p += 12) {
-      const align = this.alignOf(this.check(this.u32(id, p + 4)));
+      const align = this.alignOf(this.u32(id, p + 4));
       const off = this.u32(id, p + 8);
       const bitSz = kflag ? off >>> 24 : 0;
       if (align && bitSz === 0 && off % (8 * align) !== 0) return true;
@@ -311,29 +336,55 @@ class CPrinter {
 
   // ---- ordering ----
 
+  /**
+   * Mark every type another type refers to (an anonymous enum nothing refers
+   * to is a top-level definition), checking every type id on the way: past
+   * this, ids are read without checks.
+   */
   private markReferenced(): void {
     const ref = this.referenced;
-    for (let id = 1; id < this.n; id++) {
+    const n = this.n;
+    const bad = (id: number, v: number): never => {
+      throw new ModbtfError('E_BTF_TYPE_ID', `${kindName(this.kind(id))} refers to type id ${v}, out of range (last id ${n - 1})`, { ...this.btf.where, typeId: id });
+    };
+    for (let id = 1; id < n; id++) {
       const k = this.kind(id);
       const vlen = this.vlen(id);
       switch (k) {
         case Kind.VOLATILE: case Kind.CONST: case Kind.RESTRICT: case Kind.PTR: case Kind.TYPEDEF:
-        case Kind.FUNC: case Kind.VAR: case Kind.DECL_TAG: case Kind.TYPE_TAG:
-          ref[this.check(this.type(id))] = 1;
+        case Kind.FUNC: case Kind.VAR: case Kind.DECL_TAG: case Kind.TYPE_TAG: {
+          const t = this.type(id);
+          if (t >= n) bad(id, t);
+          ref[t] = 1;
           break;
-        case Kind.ARRAY:
-          ref[this.check(this.u32(id, 16))] = 1;
-          ref[this.check(this.u32(id, 12))] = 1;
+        }
+        case Kind.ARRAY: {
+          const it = this.u32(id, 16);
+          const et = this.u32(id, 12);
+          if (it >= n) bad(id, it);
+          if (et >= n) bad(id, et);
+          ref[it] = 1;
+          ref[et] = 1;
           break;
-        case Kind.STRUCT: case Kind.UNION:
-          for (let i = 0, p = 16; i < vlen; i++, p += 12) ref[this.check(this.u32(id, p))] = 1;
+        }
+        case Kind.STRUCT: case Kind.UNION: case Kind.DATASEC: {
+          for (let i = 0, p = k === Kind.DATASEC ? 12 : 16; i < vlen; i++, p += 12) {
+            const t = this.u32(id, p);
+            if (t >= n) bad(id, t);
+            ref[t] = 1;
+          }
           break;
-        case Kind.FUNC_PROTO:
-          for (let i = 0, p = 16; i < vlen; i++, p += 8) ref[this.check(this.u32(id, p))] = 1;
+        }
+        case Kind.FUNC_PROTO: {
+          const r = this.type(id);
+          if (r >= n) bad(id, r);
+          for (let i = 0, p = 16; i < vlen; i++, p += 8) {
+            const t = this.u32(id, p);
+            if (t >= n) bad(id, t);
+            ref[t] = 1;
+          }
           break;
-        case Kind.DATASEC:
-          for (let i = 0, p = 12; i < vlen; i++, p += 12) ref[this.check(this.u32(id, p))] = 1;
-          break;
+        }
         default:
           break;
       }
@@ -355,54 +406,57 @@ class CPrinter {
       throw new ModbtfError('E_BTF_INVALID', 'unsatisfiable type cycle (no C declaration order defines it)', { ...this.btf.where, typeId: id });
     }
     this.enter(id);
-    try {
-      switch (k) {
-        case Kind.INT: case Kind.FLOAT:
-          st[id] = ORDERED;
-          return false;
-        case Kind.PTR: {
-          const r = this.orderType(this.check(this.type(id)), true);
-          st[id] = ORDERED;
-          return r;
-        }
-        case Kind.ARRAY:
-          return this.orderType(this.check(this.u32(id, 12)), false);
-        case Kind.STRUCT: case Kind.UNION: {
-          if (throughPtr && named) return false;
-          st[id] = ORDERING;
-          const vlen = this.vlen(id);
-          for (let i = 0, p = 16; i < vlen; i++, p += 12) this.orderType(this.check(this.u32(id, p)), false);
-          if (named) this.emitQueue.push(id);
-          st[id] = ORDERED;
-          return true;
-        }
-        case Kind.ENUM: case Kind.ENUM64: case Kind.FWD:
-          if (named || !this.referenced[id]) this.emitQueue.push(id);
-          st[id] = ORDERED;
-          return true;
-        case Kind.TYPEDEF: {
-          const strong = this.orderType(this.check(this.type(id)), throughPtr);
-          if (throughPtr && !strong) return false;
-          this.emitQueue.push(id);
-          st[id] = ORDERED;
-          return true;
-        }
-        case Kind.VOLATILE: case Kind.CONST: case Kind.RESTRICT: case Kind.TYPE_TAG:
-          return this.orderType(this.check(this.type(id)), throughPtr);
-        case Kind.FUNC_PROTO: {
-          let strong = this.orderType(this.check(this.type(id)), throughPtr);
-          const vlen = this.vlen(id);
-          for (let i = 0, p = 16; i < vlen; i++, p += 8) {
-            if (this.orderType(this.check(this.u32(id, p)), throughPtr)) strong = true;
-          }
-          return strong;
-        }
-        default:
-          st[id] = ORDERED;
-          return false;
+    const strong = this.orderKind(id, k, named, throughPtr);
+    this.depth--;
+    return strong;
+  }
+
+  private orderKind(id: number, k: number, named: boolean, throughPtr: boolean): boolean {
+    const st = this.orderState;
+    switch (k) {
+      case Kind.INT: case Kind.FLOAT:
+        st[id] = ORDERED;
+        return false;
+      case Kind.PTR: {
+        const r = this.orderType(this.type(id), true);
+        st[id] = ORDERED;
+        return r;
       }
-    } finally {
-      this.depth--;
+      case Kind.ARRAY:
+        return this.orderType(this.u32(id, 12), false);
+      case Kind.STRUCT: case Kind.UNION: {
+        if (throughPtr && named) return false;
+        st[id] = ORDERING;
+        const vlen = this.vlen(id);
+        for (let i = 0, p = 16; i < vlen; i++, p += 12) this.orderType(this.u32(id, p), false);
+        if (named) this.emitQueue.push(id);
+        st[id] = ORDERED;
+        return true;
+      }
+      case Kind.ENUM: case Kind.ENUM64: case Kind.FWD:
+        if (named || !this.referenced[id]) this.emitQueue.push(id);
+        st[id] = ORDERED;
+        return true;
+      case Kind.TYPEDEF: {
+        const strong = this.orderType(this.type(id), throughPtr);
+        if (throughPtr && !strong) return false;
+        this.emitQueue.push(id);
+        st[id] = ORDERED;
+        return true;
+      }
+      case Kind.VOLATILE: case Kind.CONST: case Kind.RESTRICT: case Kind.TYPE_TAG:
+        return this.orderType(this.type(id), throughPtr);
+      case Kind.FUNC_PROTO: {
+        let strong = this.orderType(this.type(id), throughPtr);
+        const vlen = this.vlen(id);
+        for (let i = 0, p = 16; i < vlen; i++, p += 8) {
+          if (this.orderType(this.u32(id, p), throughPtr)) strong = true;
+        }
+        return strong;
+      }
+      default:
+        st[id] = ORDERED;
+        return false;
     }
   }
 
@@ -516,7 +570,7 @@ class CPrinter {
 
   private emitBitPadding(curOff: number, nextOff: number, nextAlign: number, inBitfield: boolean, lvl: number): void {
     if (curOff >= nextOff) return;
-    const pads: readonly (readonly [string, number])[] = [['long', this.ptrSz * 8], ['int', 32], ['short', 16], ['char', 8]];
+    const pads = this.pads;
     let newOff = 0;
     let padBits = 0;
     let padType = '';
@@ -637,7 +691,6 @@ class CPrinter {
     const stack = this.declStack;
     const start = this.declCnt;
     for (;;) {
-      this.check(id);
       stack[this.declCnt++] = id;
       if (this.declCnt - start > MAX_DEPTH) {
         throw new ModbtfError('E_BTF_INVALID', `type chain deeper than ${MAX_DEPTH} (a loop no C declaration can express)`, { ...this.btf.where, typeId: id });
