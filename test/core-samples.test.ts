@@ -14,9 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Btf } from '../src/btf/btf.js';
-import { ElfFile } from '../src/elf/index.js';
-import * as api from '../src/index.js';
 import { RELO_KIND_NAMES, buildOracle, debian61Btf, mergeSplit, readBtf, runOracle, sha256, type OracleRelo } from '../scripts/core-oracle/oracle.js';
+import { coreRelos, engineMissing, expectEngineEquals, minCoreBtf, readBpfObject, resolveCoreRelocations } from './core-helpers.js';
 import { corpus, fixture, haveCorpus, repoRoot } from './helpers.js';
 
 const samplesDir = join(repoRoot, 'samples/bpf');
@@ -36,36 +35,6 @@ interface MinCoreRuns {
 }
 const values = (t: string): ValuesDoc => JSON.parse(readFileSync(join(valuesDir, `${t}.json`), 'utf8')) as ValuesDoc;
 const minRuns = (t: string): MinCoreRuns => JSON.parse(readFileSync(fixture('core/mincore', t, 'results.json'), 'utf8')) as MinCoreRuns;
-
-/** The core_relo records of a .BTF.ext, per section name (the format, read directly). */
-function coreRelos(path: string): Map<string, { insnOff: number; typeId: number; access: string; kind: number }[]> {
-  const elf = ElfFile.parse(readFileSync(path), path);
-  expect(elf.machine).toBe(247);
-  const btfSec = elf.section('.BTF');
-  const extSec = elf.section('.BTF.ext');
-  if (!btfSec || !extSec) throw new Error(`${path}: no .BTF or .BTF.ext`);
-  const btf = Btf.parse(elf.data(btfSec), { file: path, section: '.BTF' });
-  const ext = elf.data(extSec);
-  const dv = new DataView(ext.buffer, ext.byteOffset, ext.byteLength);
-  expect(dv.getUint16(0, true)).toBe(0xeb9f);
-  const hdrLen = dv.getUint32(4, true);
-  expect(hdrLen).toBeGreaterThanOrEqual(32);
-  const off = hdrLen + dv.getUint32(24, true);
-  const end = off + dv.getUint32(28, true);
-  const recSize = dv.getUint32(off, true);
-  const out = new Map<string, { insnOff: number; typeId: number; access: string; kind: number }[]>();
-  for (let p = off + 4; p < end; ) {
-    const sec = btf.str(dv.getUint32(p, true));
-    const n = dv.getUint32(p + 4, true);
-    p += 8;
-    const list = [];
-    for (let i = 0; i < n; i++, p += recSize) {
-      list.push({ insnOff: dv.getUint32(p, true), typeId: dv.getUint32(p + 4, true), access: btf.str(dv.getUint32(p + 8, true)), kind: dv.getUint32(p + 12, true) });
-    }
-    out.set(sec, list);
-  }
-  return out;
-}
 
 const tmp: string[] = [];
 const tempDir = (): string => {
@@ -205,26 +174,6 @@ describe.skipIf(!oracle.path || !haveCorpus)('CO-RE samples: libbpf computes the
 
 // ------------------------------------------------------------------ the CO-RE engine, once exported
 
-interface EngineResult {
-  section: string;
-  index: number;
-  insnOff: number;
-  kindName: string;
-  value: bigint | null;
-  poison: boolean;
-  error: { message: string } | null;
-}
-type ReadBpfObject = (bytes: Uint8Array, name: string) => unknown;
-type ResolveCoreRelocations = (obj: unknown, target: Btf) => EngineResult[];
-type MinCoreBtf = (kernel: Btf, objects: unknown[]) => { bytes: Uint8Array };
-const exported = api as unknown as Record<string, unknown>;
-const readBpfObject = exported.readBpfObject as ReadBpfObject | undefined;
-const resolveCoreRelocations = exported.resolveCoreRelocations as ResolveCoreRelocations | undefined;
-const minCoreBtf = exported.minCoreBtf as MinCoreBtf | undefined;
-const engineMissing = [!readBpfObject && 'readBpfObject', !resolveCoreRelocations && 'resolveCoreRelocations'].filter(Boolean);
-if (engineMissing.length) console.log(`note: src/index.ts does not export ${engineMissing.join(', ')} yet: CO-RE engine comparisons skipped`);
-if (!minCoreBtf) console.log('note: src/index.ts does not export minCoreBtf yet: min-core byte comparisons skipped');
-
 const sample = (o: string): unknown => readBpfObject!(readFileSync(join(samplesDir, o)), o);
 
 describe.skipIf(engineMissing.length > 0)('CO-RE engine: resolveCoreRelocations equals libbpf on the samples', () => {
@@ -233,19 +182,8 @@ describe.skipIf(engineMissing.length > 0)('CO-RE engine: resolveCoreRelocations 
       const b = await targetBtf(t);
       if (!b) return ctx.skip();
       const target = Btf.parse(b, { file: t });
-      const doc = values(t);
-      for (const [o, want] of Object.entries(doc.objects)) {
-        const got = resolveCoreRelocations!(sample(o), target);
-        expect(got.length, `${t} ${o}`).toBe(want.length);
-        for (const w of want) {
-          const g = got.find((r) => r.section === w.sec && r.index === w.relo);
-          const where = `${t} ${o} ${w.sec} #${w.relo} ${w.local}`;
-          expect(g, where).toBeDefined();
-          if (w.insn_off !== undefined) expect(g!.insnOff, where).toBe(w.insn_off);
-          if (w.result === 'ok') expect({ value: g!.value, poison: g!.poison, error: g!.error }, where).toEqual({ value: BigInt(w.value!), poison: false, error: null });
-          else if (w.result === 'poison') expect({ poison: g!.poison, error: g!.error }, where).toEqual({ poison: true, error: null });
-          else expect(g!.error?.message, where).toMatch(/ambiguity/);
-        }
+      for (const [o, want] of Object.entries(values(t).objects)) {
+        expectEngineEquals(resolveCoreRelocations!(sample(o), target), want, `${t} ${o}`);
       }
     });
   }

@@ -5,9 +5,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openInput } from '../../src/module/index.js';
 import { rawBtfOf } from '../../src/btf/load.js';
@@ -132,6 +132,44 @@ export async function debian61Btf(): Promise<string | undefined> {
     const tmp = `${out}.${process.pid}.tmp`;
     writeFileSync(tmp, await readBtf(join(boot, vmlinuz)));
     renameSync(tmp, out);
+  }
+  return out;
+}
+
+/**
+ * BPF ELF objects embedded in a program binary (libbpf skeletons keep the object as bytes in
+ * .rodata): every "\x7fELF" of class 64 with e_machine 247 (BPF), its size up to the end of its
+ * section header table.
+ */
+export function embeddedBpfObjects(bin: Uint8Array): { offset: number; bytes: Uint8Array }[] {
+  const out: { offset: number; bytes: Uint8Array }[] = [];
+  const dv = new DataView(bin.buffer, bin.byteOffset, bin.byteLength);
+  for (let i = bin.indexOf(0x7f, 1); i >= 0 && i + 64 <= bin.length; i = bin.indexOf(0x7f, i + 1)) {
+    if (bin[i + 1] !== 0x45 || bin[i + 2] !== 0x4c || bin[i + 3] !== 0x46 || bin[i + 4] !== 2 || bin[i + 5] !== 1) continue;
+    if (dv.getUint16(i + 18, true) !== 247) continue;
+    const shoff = Number(dv.getBigUint64(i + 40, true));
+    const end = shoff + dv.getUint16(i + 58, true) * dv.getUint16(i + 60, true);
+    if (end > bin.length - i) continue;
+    out.push({ offset: i, bytes: bin.subarray(i, i + end) });
+    i += end - 1;
+  }
+  return out;
+}
+
+/** Debian's libbpf-tools: each tool's embedded objects, named `<tool>@0x<offset>.bpf.o`. */
+export function libbpfToolsObjects(dir = '/usr/sbin'): { name: string; bytes: Uint8Array }[] {
+  const r = spawnSync('dpkg', ['-L', 'libbpf-tools'], { encoding: 'utf8' });
+  if (r.status !== 0) return [];
+  const tools = r.stdout.split('\n').filter((p) => p.startsWith(`${dir}/`)).sort();
+  const out: { name: string; bytes: Uint8Array }[] = [];
+  for (const t of tools) {
+    let bin: Uint8Array;
+    try {
+      bin = readFileSync(t);
+    } catch {
+      continue;
+    }
+    for (const o of embeddedBpfObjects(bin)) out.push({ name: `${basename(t)}@0x${o.offset.toString(16)}.bpf.o`, bytes: o.bytes });
   }
   return out;
 }
