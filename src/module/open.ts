@@ -4,7 +4,7 @@ import { ElfFile, isElf } from '../elf/index.js';
 import { ModbtfError, ioReason } from '../errors.js';
 import { SPAWN_THRESHOLD, decompress, streamsFromFile, decompressFd, detectCompression, type Compression } from './compress.js';
 import { OutputBuffer, limitOf, tooLarge, type LimitOptions } from './limits.js';
-import { bzImagePayload, isBzImage } from './bzimage.js';
+import { bootImageFormat, bootImageKernel } from './bootimage.js';
 import { splitSignature } from './signature.js';
 
 export interface InputFile {
@@ -32,10 +32,12 @@ export async function classifyInput(path: string, bytes: Uint8Array, mode = 0o64
 }
 
 async function classify(path: string, bytes: Uint8Array, mode: number, opts: OpenOptions, decoded: Uint8Array | null): Promise<InputFile> {
-  if (isBzImage(bytes)) {
-    const elf = await bzImagePayload(bytes, path, opts);
-    if (!isElf(elf)) throw new ModbtfError('E_NOT_BTF', 'boot image payload is not an ELF kernel', { file: path });
-    return { path, compression: 'none', signature: null, kind: 'elf', elf: ElfFile.parse(elf, path), btf: null, mode };
+  const boot = decoded ? null : bootImageFormat(bytes);
+  if (boot) {
+    const k = await bootImageKernel(bytes, boot, path, opts);
+    if (k.btf) return { path, compression: 'none', signature: null, kind: 'btf', elf: null, btf: k.btf, mode };
+    if (!isElf(k.elf)) throw new ModbtfError('E_NOT_BTF', `${boot}: the payload is not an ELF kernel`, { file: path });
+    return { path, compression: 'none', signature: null, kind: 'elf', elf: ElfFile.parse(k.elf, path), btf: null, mode };
   }
   const compression = detectCompression(bytes);
   const data = compression === 'none' ? bytes : decoded ?? await decompress(bytes, compression, path, { ...opts, moduleOnly: true });
@@ -109,10 +111,10 @@ export async function openInput(path: string, opts: OpenOptions = {}): Promise<I
       if (st.size > limit) throw tooLarge(path, limit, `file size (${st.size} bytes)`);
       // A large compressed file goes straight from the file to the system tool.
       if (st.size > SPAWN_THRESHOLD) {
-        const head = new Uint8Array(0x210);
+        const head = new Uint8Array(16);
         const k = readSync(fd, head, 0, head.length, 0);
         const kind = detectCompression(head.subarray(0, k));
-        if (streamsFromFile(kind, st.size) && !isBzImage(head.subarray(0, k))) {
+        if (streamsFromFile(kind, st.size)) {
           decoded = await decompressFd(fd, kind, path, { ...opts, moduleOnly: true });
           bytes = head.subarray(0, k);
         }
