@@ -32,4 +32,14 @@ export {
 export { mapOntoBase, dedupAgainstBase, toStandalone, baseShapeIndex, type MapResult, type DedupResult } from './map/map.js';
 export { mapModuleOnto } from './distill/module.js';
 
+export {
+  readBpfObject, readBpfObjects, findEmbeddedBpfObjects, parseBtfExt, coreReloKindName, CoreReloKind, EM_BPF,
+  type BpfObject, type BtfExt, type CoreRelo, type FuncInfo, type LineInfo, type ExtSection, type EmbeddedObject,
+} from './bpfobj/object.js';
+export {
+  resolveCoreRelocations, CandidateIndex, CoreError,
+  type CoreRelocationResult, type CoreSpecInfo, type CoreSpec, type CoreStatus, type ResolveOptions,
+} from './core/relo.js';
+export { minCoreBtf, type MinCoreResult, type MinCoreOptions, type MinCoreObjectReport } from './core/mincore.js';
+
 export { run } from './cli/main.js';

@@ -19,7 +19,7 @@ import { distillModule, mapModuleOnto } from '../distill/module.js';
 import { editElf } from '../elf/index.js';
 import { ElfFile } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
-import { isBzImage, openInput, writeFileAtomic, type InputFile } from '../module/index.js';
+import { BOOT_IMAGE_PROBE_LEN, bootImageFormat, openInput, writeFileAtomic, type InputFile } from '../module/index.js';
 import { checkModule, distilledParts, reconcileModule } from '../reconcile/module.js';
 import { relocate } from '../reconcile/relocate.js';
 import {
@@ -207,14 +207,14 @@ function isKernelBtf(btf: Btf): boolean {
   return found === 2;
 }
 
-/** Whether the file starts as an x86 boot image (bzImage); reads only its header. */
+/** Whether the file starts as a boot image (bzImage, arm64/RISC-V Image, EFI zboot, s390x, zImage); reads only its header. */
 export function isBootImage(path: string): boolean {
   try {
     const fd = openSync(path, 'r');
     try {
-      const head = new Uint8Array(0x300);
+      const head = new Uint8Array(BOOT_IMAGE_PROBE_LEN);
       const n = readSync(fd, head, 0, head.length, 0);
-      return isBzImage(head.subarray(0, n));
+      return bootImageFormat(head.subarray(0, n)) !== null;
     } finally {
       closeSync(fd);
     }
@@ -229,7 +229,7 @@ export function inspectInput(input: InputFile, opts: { bootImage?: boolean } = {
     const raw = input.btf!;
     const { types, kinds, kernel } = kindCounts(raw, { file });
     return {
-      file, kind: kernel ? 'kernel-btf' : 'btf', format: 'btf', compression: input.compression, signed: false,
+      file, kind: opts.bootImage ? 'boot-image' : kernel ? 'kernel-btf' : 'btf', format: 'btf', compression: input.compression, signed: false,
       state: isStandalone(raw) ? 'standalone' : 'split', kernelRelease: null,
       sections: [{ name: '(raw BTF)', size: raw.length, types, kinds }],
     };
@@ -283,7 +283,7 @@ function whatItIs(info: InspectInfo, elfType: number | undefined): string {
   switch (info.kind) {
     case 'module': return 'kernel module';
     case 'vmlinux': return 'kernel image (vmlinux ELF)';
-    case 'boot-image': return 'boot image (bzImage; the vmlinux inside is shown)';
+    case 'boot-image': return info.format === 'elf' ? 'boot image (bzImage; the vmlinux inside is shown)' : 'boot image (raw kernel inside; its .BTF is shown)';
     case 'kernel-btf': return 'kernel BTF (raw, as /sys/kernel/btf/vmlinux)';
     case 'btf': return 'raw BTF';
     case 'bpf-object': return 'BPF object (ELF, machine BPF), not a kernel module';
