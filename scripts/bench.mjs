@@ -148,6 +148,8 @@ for (const rootDir of process.argv.slice(2)) {
 }
 results.batch.tree = tree;
 rmSync(tmp, { recursive: true, force: true });
+const minCore = await (await import('./bench/mincore.mjs')).benchMinCore({ root, corpusDir }); // bpftool gen min_core_btf side by side
+if (minCore) { rows.push(...minCore.rows.map(([w, a, b]) => [w, fmt(a), b === '' ? '' : fmt(b)])); results.minCore = minCore.results; }
 
 // ---- targets
 const target = (name, value, limit) => results.targets.push({ name, value: Number(value.toFixed(2)), limit, ok: value <= limit });
@@ -163,6 +165,7 @@ if (tree) {
   target('peak RSS of a tree run, MB', Math.max(tree.distill.maxRssMB, tree.reconcile.maxRssMB), 300);
 }
 
+for (const t of minCore?.targets ?? []) target(t.name, t.value, t.limit);
 console.log(`\nmodbtf benchmark — ${results.machine.cpus} x ${results.machine.model}, ${results.machine.memGiB} GiB, node ${process.version}\n`);
 console.log('| what | median ms | min ms |\n|---|---:|---:|');
 for (const r of rows) console.log(`| ${r[0]} | ${r[1]} | ${r[2]} |`);
