@@ -5,7 +5,7 @@
  * keep the object's bytes in the program's `.rodata`).
  */
 import { Btf } from '../btf/btf.js';
-import { ElfFile, SHT_NOBITS, SHT_NULL, SHT_PROGBITS, isElf } from '../elf/elf.js';
+import { ElfFile, SHT_NOBITS, SHT_NULL, isElf } from '../elf/elf.js';
 import { ModbtfError, type ErrorLocation } from '../errors.js';
 
 export const EM_BPF = 247;
@@ -242,46 +242,55 @@ function bpfElfSize(buf: Uint8Array, at: number, end: number): number {
 }
 
 /**
- * Find BPF objects embedded in `buf`. For an ELF host, the data of its
- * PROGBITS sections is scanned (skeletons keep objects in `.rodata`); other
- * input is scanned whole. Each hit's ELF header and section table are checked,
- * which gives the object's size; the scan resumes after it.
+ * Find BPF objects embedded in `buf` (skeletons keep them in `.rodata`; any
+ * place is found). Each hit of the ELF magic is checked as a BPF ELF header
+ * with a section table and sections inside the buffer, which gives the
+ * object's size; the scan resumes after it.
  */
 export function findEmbeddedBpfObjects(buf: Uint8Array): EmbeddedObject[] {
-  const ranges: { start: number; end: number; section?: string }[] = [];
-  let host: ElfFile | null = null;
-  if (isElf(buf)) {
-    try {
-      host = ElfFile.parse(buf);
-    } catch {
-      host = null;
-    }
-  }
-  if (host) {
-    for (const s of host.sections) {
-      if (s.type === SHT_PROGBITS && s.size > 0) ranges.push({ start: s.offset, end: s.offset + s.size, section: s.name });
-    }
-  } else {
-    ranges.push({ start: 0, end: buf.length });
-  }
   const found: EmbeddedObject[] = [];
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const magic = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
-  for (const r of ranges) {
-    let p = r.start;
-    while (p < r.end) {
-      const at = b.indexOf(magic, p);
-      if (at < 0 || at >= r.end) break;
-      const size = bpfElfSize(buf, at, r.end);
-      if (size > 0) {
-        found.push({ offset: at, size, section: r.section, bytes: buf.subarray(at, at + size) });
-        p = at + size;
-      } else {
-        p = at + 1;
-      }
+  // The host's own header (offset 0) is skipped: an object file is read as itself, not as embedded.
+  let p = isElf(buf) ? 1 : 0;
+  while (p < buf.length) {
+    const at = b.indexOf(magic, p);
+    if (at < 0) break;
+    const size = bpfElfSize(buf, at, buf.length);
+    if (size > 0) {
+      found.push({ offset: at, size, section: hostSectionAt(buf, at), bytes: buf.subarray(at, at + size) });
+      p = at + size;
+    } else {
+      p = at + 1;
     }
   }
   return found;
+}
+
+/** Name of the section of a 64-bit ELF host holding file offset `at` (read from the raw headers). */
+function hostSectionAt(buf: Uint8Array, at: number): string | undefined {
+  if (!isElf(buf) || buf.length < 64 || buf[4] !== 2 || (buf[5] !== 1 && buf[5] !== 2)) return undefined;
+  const le = buf[5] === 1;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const shoff = Number(dv.getBigUint64(0x28, le));
+  const shnum = dv.getUint16(0x3c, le);
+  const shstrndx = dv.getUint16(0x3e, le);
+  if (dv.getUint16(0x3a, le) !== 64 || shoff + shnum * 64 > buf.length || shstrndx >= shnum) return undefined;
+  const strOff = Number(dv.getBigUint64(shoff + shstrndx * 64 + 24, le));
+  for (let i = 0; i < shnum; i++) {
+    const h = shoff + i * 64;
+    const type = dv.getUint32(h + 4, le);
+    if (type === SHT_NOBITS || type === SHT_NULL) continue;
+    const off = Number(dv.getBigUint64(h + 24, le));
+    const size = Number(dv.getBigUint64(h + 32, le));
+    if (at >= off && at < off + size) {
+      const n = strOff + dv.getUint32(h, le);
+      if (n >= buf.length) return undefined;
+      const end = buf.indexOf(0, n);
+      return Buffer.from(buf.buffer, buf.byteOffset + n, (end < 0 ? buf.length : end) - n).toString('latin1');
+    }
+  }
+  return undefined;
 }
 
 /**
