@@ -10,6 +10,7 @@ export { validateBtf, typeSize } from './btf/validate.js';
 export { isStandalone } from './btf/standalone.js';
 export { btfIdsLayout, remapBtfIds, type BtfIdsLayout, type BtfIdsRemap } from './btf/btfids.js';
 export { dumpRaw, dumpJson } from './btf/dump.js';
+export { dumpC, dumpCTo, type DumpCOptions } from './btf/dumpc.js';
 export { loadBaseBtf, rawBtfOf } from './btf/load.js';
 export * from './btf/sections.js';
 
