@@ -55,6 +55,7 @@ function nameRule(kind: number): NameRule {
  * or E_BTF_STRING) naming the first offending type.
  */
 export function validateBtf(btf: Btf): void {
+  btf.requireKnownKinds('check it as the kernel would');
   btf.checkReferences();
   for (let id = btf.startId; id < btf.typeCount; id++) checkMeta(btf, id);
   checkLoops(btf);

@@ -6,7 +6,7 @@ import prettyBytes from 'pretty-bytes';
 import { Btf } from '../btf/btf.js';
 import { BTF_IDS_SECTION, btfIdsLayout } from '../btf/btfids.js';
 import { dumpJson, dumpRaw, toJsonText } from '../btf/dump.js';
-import { KIND_NAMES } from '../btf/kinds.js';
+import { kindName } from '../btf/kinds.js';
 import { loadBaseBtf, rawBtfOf } from '../btf/load.js';
 import { moduleKernelRelease, parseModinfo } from '../btf/modinfo.js';
 import {
@@ -145,7 +145,7 @@ function kindCounts(raw: Uint8Array, where: { file: string; section?: string }):
   const btf = Btf.parse(raw, { detached: true, ...where });
   const kinds: Record<string, number> = {};
   for (let id = btf.startId; id < btf.typeCount; id++) {
-    const k = KIND_NAMES[btf.kind(id)]!;
+    const k = kindName(btf.kind(id));
     kinds[k] = (kinds[k] ?? 0) + 1;
   }
   return { types: btf.nrTypes, kinds, kernel: isKernelBtf(btf) };

@@ -77,6 +77,7 @@ export function distill(src: Btf): DistillResult {
   if (!base) {
     throw new ModbtfError('E_NOT_SPLIT', 'BTF is not split BTF (it has no base): nothing to distill', src.where);
   }
+  src.requireKnownKinds('distill it');
   const splitStart = src.startId;
   const used = new Uint8Array(splitStart);
   collectBaseRefs(src, base, used);
