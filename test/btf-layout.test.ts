@@ -374,6 +374,53 @@ describe('2026 BTF format: distill and reconcile against a base with a kind layo
     const fn = plain.offsets.findIndex((_, i) => plain.kind(i + 1) === Kind.FUNC) + 1;
     expect(text).toContain(`[${fn}] UNKNOWN '${plain.name(fn)}'`);
     expect(text.length).toBeGreaterThan(plain.nrTypes);
+    const js: string[] = [];
+    expect(await run(['inspect', '--json', vm], { out: (l: string) => void js.push(l), err: (l: string) => void err.push(l) })).toBe(0);
+    const sec0 = JSON.parse(js[0]!).sections[0];
+    expect(sec0.layout).toEqual({ hdr_len: 32, kinds: [...LIBBPF_LAYOUT, [0, 0, 0], [4, 0, 0], [0, 12, 0]].map(([i, e, f]) => ({ info_sz: i, elem_sz: e, flags: f })) });
+    expect(sec0.kinds['UNKNOWN(20)']).toBe(plain.offsets.filter((_, i) => plain.kind(i + 1) === Kind.FUNC).length);
+    const txt: string[] = [];
+    expect(await run(['inspect', vm], { out: (l: string) => void txt.push(l), err: (l: string) => void err.push(l) })).toBe(0);
+    expect(txt[2]).toContain('; kind layout for 23 kinds (2026 format, 32-byte header)');
+  });
+});
+
+describe('2026 BTF format: what libbpf master writes (goldens made with it, test/fixtures/btf2026)', () => {
+  let plain: Btf;
+  let modern: Btf;
+  const g = (f: string): Buffer => readFileSync(fixture('btf2026', f));
+  beforeAll(async () => {
+    const raw = (await openInput(fixture('k612/vmlinux.btf.xz'))).btf!;
+    plain = Btf.parse(raw);
+    modern = Btf.parse(to2026(raw).raw);
+  });
+
+  it('a module whose .BTF has the 32-byte header distills and relocates to libbpf master\'s bytes, on either base', async () => {
+    for (const m of ['crc7', 'tcp_bbr']) {
+      const elf = (await openInput(fixture('k612/modules', `${m}.ko.xz`))).elf!;
+      for (const base of [plain, modern]) {
+        const orig = Btf.parse(elf.data(elf.section('.BTF')!), { base });
+        const h32 = Btf.parse(serializeSections(orig.types, orig.strings, orig.littleEndian, 32), { base });
+        const d = distill(h32);
+        expect(Buffer.from(d.base.toBytes()).equals(g(`${m}.h32.base.raw`)), `${m} base`).toBe(true);
+        expect(Buffer.from(d.split.toBytes()).equals(g(`${m}.h32.split.raw`)), `${m} split`).toBe(true);
+        const r = relocate(d.split, base);
+        expect(Buffer.from(r.btf.toBytes()).equals(g(`${m}.h32.reloc-k612.raw`)), `${m} reloc`).toBe(true);
+        // The 24-byte header gives libbpf v1.7.0's bytes: the same but for the header.
+        const d24 = distill(orig);
+        expect(Buffer.from(d24.split.toBytes()).subarray(24).equals(g(`${m}.h32.split.raw`).subarray(32))).toBe(true);
+        expect(Buffer.from(d24.split.toBytes()).equals(gold(m, 'split.raw'))).toBe(true);
+      }
+    }
+  });
+
+  it('relocation keeps the kind layout section a split carries, as libbpf master does', () => {
+    const dist = Btf.parse(g('crc7.h32.base.raw'));
+    const split = Btf.parse(g('crc7.lay.split.raw'), { base: dist });
+    expect(split.layoutEntries().length).toBe(20);
+    for (const target of [plain, modern]) {
+      expect(Buffer.from(relocate(split, target).btf.toBytes()).equals(g('crc7.lay.reloc-k612.raw'))).toBe(true);
+    }
   });
 });
 

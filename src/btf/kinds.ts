@@ -6,6 +6,14 @@ export const BTF_VERSION = 1;
 export const BTF_HEADER_LEN = 24;
 /** The 2026 header: the original plus layout_off/len (libbpf master, pahole's `layout` feature). */
 export const BTF_HEADER_LEN_LAYOUT = 32;
+/**
+ * Header length for BTF made from `src`: 32 (layout fields zero, no layout)
+ * when `src` has the 2026 header, as libbpf >= 1.8 writes every new BTF;
+ * else the original 24 bytes, as libbpf <= 1.7 writes it.
+ */
+export function headerLenLike(srcHdrLen: number): number {
+  return srcHdrLen >= BTF_HEADER_LEN_LAYOUT ? BTF_HEADER_LEN_LAYOUT : BTF_HEADER_LEN;
+}
 /** Largest kind the info word can hold (7 bits) and largest vlen (24 bits). */
 export const BTF_MAX_KIND = 0x7f;
 export const BTF_MAX_VLEN = 0xffffff;

@@ -9,7 +9,7 @@
  */
 import { Btf } from '../btf/btf.js';
 import { BtfBuilder } from '../btf/builder.js';
-import { Kind, LAYOUT, infoKind, infoVlen } from '../btf/kinds.js';
+import { Kind, LAYOUT, headerLenLike, infoKind, infoVlen } from '../btf/kinds.js';
 import { ModbtfError } from '../errors.js';
 
 const UNMAPPED = -1;
@@ -328,7 +328,7 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number): MapResult {
   }
   for (let id = 1; id < from; id++) idMap[id] = id;
   for (let id = from; id < to; id++) if (mapped[id]! <= 0) b.copyType(src.owner(id), id, strCache);
-  const out = b.build();
+  const out = b.build(headerLenLike(src.header.hdrLen));
   const pos = out.idFieldPositions();
   for (let i = 0; i < pos.length; i++) {
     const p = pos[i]!;

@@ -339,7 +339,8 @@ export function relocate(split: Btf, target: Btf): RelocateResult {
 /** Rewrite the split's type ids and string offsets in a copy, per `plan`. */
 export function applyPlan(split: Btf, target: Btf, plan: RelocationPlan): RelocateResult {
   const dist = split.base!;
-  const types = split.types.slice();
+  // A copy in a buffer of its own (Buffer#slice would be a view of the input).
+  const types = new Uint8Array(split.types);
   const dv = new DataView(types.buffer);
   const le = split.littleEndian;
   const { idMap, strMap } = plan;
