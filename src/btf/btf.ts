@@ -53,6 +53,8 @@ interface KindSizes {
   member: Uint16Array;
   /** The layout the unknown kinds were sized from (null: none). */
   layout: Uint8Array | null;
+  /** Split BTF parsed without its base (whose layout would size its unknown kinds). */
+  detached?: boolean;
 }
 
 function kindSizes(layout: Uint8Array | null): KindSizes {
@@ -79,7 +81,7 @@ const NO_LAYOUT_SIZES = kindSizes(null);
 /** Why a record of `kind` cannot be sized, for the error message. */
 function unsizedReason(kind: number, sizes: KindSizes): string {
   const l = sizes.layout;
-  if (!l) return `unknown BTF kind ${kind} (no kind layout section to size it)`;
+  if (!l) return `unknown BTF kind ${kind} (no kind layout section to size it${sizes.detached ? '; split BTF uses its base\'s, not at hand here' : ''})`;
   const n = l.length / BTF_LAYOUT_ENTRY;
   if (kind >= n) return `unknown BTF kind ${kind} (the kind layout section describes kinds 0-${n - 1} only)`;
   const infoSz = l[kind * BTF_LAYOUT_ENTRY]!;
@@ -207,7 +209,8 @@ export class Btf {
           : 'string section does not end with a NUL byte', where);
     }
     // Split BTF without a layout of its own sizes unknown kinds by its base's (as libbpf does).
-    const sizes = sizesFor(layout ?? base?.layout ?? null);
+    let sizes = sizesFor(layout ?? base?.layout ?? null);
+    if (opts.detached && !layout) sizes = { ...sizes, detached: true };
     const { offsets, firstUnknown } = indexTypes(types, le, base ? base.typeCount : 1, where, sizes);
     return new Btf(header, types, strings, offsets, le, base, where, layout, firstUnknown);
   }
