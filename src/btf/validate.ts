@@ -4,7 +4,8 @@
  * not rewritten (the kernel would silently drop its BTF).
  */
 import { Btf } from './btf.js';
-import { Kind, kindName } from './kinds.js';
+import { ModbtfError } from '../errors.js';
+import { Kind, LAYOUT, infoKind, infoVlen, kindName } from './kinds.js';
 
 const KSYM_NAME_LEN = 512;
 const PTR_SIZE = 8;
@@ -47,144 +48,258 @@ function nameRule(kind: number): NameRule {
   }
 }
 
+/** Kind (7 bits) and vlen (24 bits) of a record's info word come from kinds.ts; the kflag: */
+const infoKflag = (info: number): boolean => (info >>> 31) !== 0;
+
+/** A finding, kept as data until it is reported (messages are only built for the one thrown). */
+interface Finding {
+  code: 'E_BTF_INVALID' | 'E_BTF_TYPE_ID' | 'E_BTF_STRING';
+  id: number;
+  /** Builds the message (E_BTF_INVALID ones get the kind and name prefix). */
+  msg: () => string;
+}
+
 /**
  * Validate the own types of `btf` as the kernel would: names valid for
  * their kind, type ids and string offsets in range, no vlen where none is
  * allowed, struct members inside the struct, and no loop that does not go
  * through a pointer. Throws ModbtfError (code E_BTF_INVALID, E_BTF_TYPE_ID
  * or E_BTF_STRING) naming the first offending type.
+ *
+ * One pass over the records checks references and per-type rules and
+ * records the by-value edges; one depth-first walk over those edges then
+ * finds loops and resolves sizes in post-order, checking each struct's
+ * members as it completes. Findings are reported in the order the checks are
+ * documented: an out-of-range reference anywhere first, then the first type
+ * breaking a per-type rule, then a loop, then the first struct with a bad member.
  */
 export function validateBtf(btf: Btf): void {
+  // Kinds modbtf does not know (2026 format): their fields cannot be checked.
   btf.requireKnownKinds('check it as the kernel would');
-  btf.checkReferences();
-  for (let id = btf.startId; id < btf.typeCount; id++) checkMeta(btf, id);
-  checkLoops(btf);
-  for (let id = btf.startId; id < btf.typeCount; id++) checkMembers(btf, id);
-}
+  const start = btf.startId;
+  const n = btf.nrTypes;
+  const dv = btf.dv;
+  const le = btf.littleEndian;
+  const offs = btf.offsets;
+  const typeCount = btf.typeCount;
+  const strEnd = btf.strEnd;
+  let refErr: Finding | null = null;
+  let metaErr: Finding | null = null;
+  // By-value edges between own types, as compressed rows (index i = type start + i).
+  const edgeStart = new Uint32Array(n + 1);
+  let edges = new Uint32Array(Math.max(16, n * 2));
+  let ne = 0;
+  const edge = (to: number): void => {
+    if (to < start) return; // base types are the base's business (void included)
+    if (ne === edges.length) {
+      const g = new Uint32Array(edges.length * 2);
+      g.set(edges);
+      edges = g;
+    }
+    edges[ne++] = to;
+  };
 
-function bad(btf: Btf, id: number, msg: string): never {
-  throw btf.error('E_BTF_INVALID', `${kindName(btf.kind(id))} '${btf.nameOff(id) ? btf.name(id) : '(anon)'}': ${msg}`, id);
-}
-
-function checkName(btf: Btf, id: number, off: number, rule: NameRule, what: string): void {
-  if (rule === 'any') return;
-  if (rule === 'none') {
-    if (off !== 0) bad(btf, id, `${what} must be anonymous`);
-    return;
+  for (let i = 0; i < n && !refErr; i++) {
+    const id = start + i;
+    const o = offs[i]!;
+    const info = dv.getUint32(o + 4, le);
+    const kind = infoKind(info);
+    const vlen = infoVlen(info);
+    const l = LAYOUT[kind]!;
+    edgeStart[i] = ne;
+    // references: type ids, then string offsets, in record order
+    const badId = (pos: number): boolean => {
+      const v = dv.getUint32(pos, le);
+      if (v < typeCount) return false;
+      refErr = { code: 'E_BTF_TYPE_ID', id, msg: () => `${kindName(kind)} refers to type id ${v}, out of range (last id ${typeCount - 1})` };
+      return true;
+    };
+    if (l.typeIsId && badId(o + 8)) break;
+    let bad = false;
+    for (const e of l.extraIds) if ((bad = badId(o + e))) break;
+    if (bad) break;
+    if (l.memberIds.length) {
+      for (let j = 0, p = o + 12 + l.extra; j < vlen && !bad; j++, p += l.member) {
+        for (const m of l.memberIds) if ((bad = badId(p + m))) break;
+      }
+      if (bad) break;
+    }
+    const badStr = (pos: number): boolean => {
+      const v = dv.getUint32(pos, le);
+      if (v < strEnd) return false;
+      refErr = { code: 'E_BTF_STRING', id, msg: () => `${kindName(kind)} has string offset ${v}, out of range (string section ends at ${strEnd})` };
+      return true;
+    };
+    if (badStr(o)) break;
+    if (l.memberStrs.length) {
+      for (let j = 0, p = o + 12 + l.extra; j < vlen && !bad; j++, p += l.member) {
+        for (const m of l.memberStrs) if ((bad = badStr(p + m))) break;
+      }
+      if (bad) break;
+    }
+    // by-value edges (not through PTR or FUNC/FUNC_PROTO)
+    switch (kind) {
+      case Kind.TYPEDEF: case Kind.VOLATILE: case Kind.CONST: case Kind.RESTRICT:
+      case Kind.TYPE_TAG: case Kind.VAR: case Kind.DECL_TAG:
+        edge(dv.getUint32(o + 8, le));
+        break;
+      case Kind.ARRAY:
+        edge(dv.getUint32(o + 12, le));
+        break;
+      case Kind.STRUCT: case Kind.UNION:
+        for (let j = 0, p = o + 16; j < vlen; j++, p += 12) edge(dv.getUint32(p, le));
+        break;
+      case Kind.DATASEC:
+        for (let j = 0, p = o + 12; j < vlen; j++, p += 12) edge(dv.getUint32(p, le));
+        break;
+      default:
+        break;
+    }
+    if (!metaErr) metaErr = checkMeta(btf, id, o, info);
   }
-  if (off === 0) {
-    if (rule === 'optional-ident') return;
-    bad(btf, id, `${what} must have a name`);
+  edgeStart[n] = ne;
+  if (refErr) throw report(btf, refErr);
+  if (metaErr) throw report(btf, metaErr);
+
+  // Depth-first over by-value edges: a back edge is a loop; sizes resolve in post-order.
+  const state = new Uint8Array(n); // 0 new, 1 on stack, 2 done
+  const size = new Float64Array(n);
+  const stackId = new Uint32Array(n);
+  const stackPos = new Uint32Array(n);
+  let memberErr: Finding | null = null;
+  for (let root = 0; root < n; root++) {
+    if (state[root]) continue;
+    let sp = 0;
+    stackId[0] = root; stackPos[0] = edgeStart[root]!; state[root] = 1;
+    while (sp >= 0) {
+      const top = stackId[sp]!;
+      if (stackPos[sp]! < edgeStart[top + 1]!) {
+        const next = edges[stackPos[sp]!++]! - start;
+        if (state[next] === 1) {
+          const to = next + start;
+          throw report(btf, { code: 'E_BTF_INVALID', id: to, msg: () => `loop through non-pointer types (back to [${to}] from [${top + start}])` });
+        }
+        if (state[next] === 2) continue;
+        sp++;
+        stackId[sp] = next; stackPos[sp] = edgeStart[next]!; state[next] = 1;
+      } else {
+        state[top] = 2;
+        sp--;
+        const id = top + start;
+        size[top] = ownSize(btf, offs[top]!, size);
+        if (!memberErr || id < memberErr.id) memberErr = checkMembers(btf, id, offs[top]!, size) ?? memberErr;
+      }
+    }
   }
-  const s = btf.strBytes(off);
-  const ok = rule === 'section' ? validSectionName(s) : validIdentifier(s);
-  if (!ok) bad(btf, id, `invalid ${what} '${Buffer.from(s).toString('latin1')}'`);
+  if (memberErr) throw report(btf, memberErr);
 }
 
-function checkMeta(btf: Btf, id: number): void {
-  const kind = btf.kind(id);
-  const vlen = btf.vlen(id);
-  const rule = nameRule(kind);
-  checkName(btf, id, btf.nameOff(id), kind === Kind.INT ? 'any' : rule, 'name');
-  const o = btf.off(id);
+function report(btf: Btf, f: Finding): ModbtfError {
+  if (f.code !== 'E_BTF_INVALID') return btf.error(f.code, f.msg(), f.id);
+  return btf.error('E_BTF_INVALID', `${kindName(btf.kind(f.id))} '${btf.nameOff(f.id) ? btf.name(f.id) : '(anon)'}': ${f.msg()}`, f.id);
+}
+
+function invalid(id: number, msg: string): Finding {
+  return { code: 'E_BTF_INVALID', id, msg: () => msg };
+}
+
+/** The string at `off` checked against `rule` in place (no copy); null when it passes. */
+function nameProblem(btf: Btf, off: number, rule: NameRule, what: string): string | null {
+  if (rule === 'any') return null;
+  if (rule === 'none') return off !== 0 ? `${what} must be anonymous` : null;
+  if (off === 0) return rule === 'optional-ident' ? null : `${what} must have a name`;
+  let owner: Btf = btf;
+  while (off < owner.startStrOff && owner.base) owner = owner.base;
+  const s = owner.strings;
+  const begin = off - owner.startStrOff;
+  let end = begin;
+  let ok = true;
+  if (rule === 'section') {
+    for (; end < s.length && s[end] !== 0; end++) {
+      const c = s[end]!;
+      if (c < 0x20 || c > 0x7e) ok = false;
+    }
+  } else {
+    for (; end < s.length && s[end] !== 0; end++) if (ok && !identChar(s[end]!, end === begin)) ok = false;
+  }
+  const len = end - begin;
+  if (ok && len > 0 && len < KSYM_NAME_LEN) return null;
+  return `invalid ${what} '${Buffer.from(s.buffer, s.byteOffset + begin, len).toString('latin1')}'`;
+}
+
+function checkMeta(btf: Btf, id: number, o: number, info: number): Finding | null {
+  const kind = infoKind(info);
+  const vlen = infoVlen(info);
+  const u32 = (p: number): number => btf.dv.getUint32(p, btf.littleEndian);
+  let why = nameProblem(btf, u32(o), kind === Kind.INT || kind === Kind.FLOAT ? 'any' : nameRule(kind), 'name');
+  if (why) return invalid(id, why);
   switch (kind) {
     case Kind.INT: case Kind.PTR: case Kind.ARRAY: case Kind.TYPEDEF: case Kind.VOLATILE:
     case Kind.CONST: case Kind.RESTRICT: case Kind.FUNC: case Kind.VAR: case Kind.FLOAT:
     case Kind.DECL_TAG: case Kind.TYPE_TAG: case Kind.FWD:
-      if (vlen !== 0) bad(btf, id, `vlen ${vlen} must be 0`);
+      if (vlen !== 0) return invalid(id, `vlen ${vlen} must be 0`);
       break;
     case Kind.STRUCT: case Kind.UNION:
-      for (let i = 0, p = o + 12; i < vlen; i++, p += 12) checkName(btf, id, btf.u32(p), 'optional-ident', `member #${i} name`);
+      for (let i = 0, p = o + 12; i < vlen; i++, p += 12) {
+        if ((why = nameProblem(btf, u32(p), 'optional-ident', `member #${i} name`))) return invalid(id, why);
+      }
       break;
     case Kind.ENUM: case Kind.ENUM64: {
       const step = kind === Kind.ENUM ? 8 : 12;
-      for (let i = 0, p = o + 12; i < vlen; i++, p += step) checkName(btf, id, btf.u32(p), 'ident', `enumerator #${i} name`);
+      for (let i = 0, p = o + 12; i < vlen; i++, p += step) {
+        if ((why = nameProblem(btf, u32(p), 'ident', `enumerator #${i} name`))) return invalid(id, why);
+      }
       break;
     }
     case Kind.FUNC_PROTO:
       for (let i = 0, p = o + 12; i < vlen; i++, p += 8) {
-        const nameOff = btf.u32(p);
-        const type = btf.u32(p + 4);
-        if (type === 0 && i !== vlen - 1) bad(btf, id, `parameter #${i} has type void before the last one`);
-        if (type === 0 && nameOff !== 0) bad(btf, id, 'vararg parameter must be anonymous');
-        checkName(btf, id, nameOff, 'optional-ident', `parameter #${i} name`);
+        const nameOff = u32(p);
+        const type = u32(p + 4);
+        if (type === 0 && i !== vlen - 1) return invalid(id, `parameter #${i} has type void before the last one`);
+        if (type === 0 && nameOff !== 0) return invalid(id, 'vararg parameter must be anonymous');
+        if ((why = nameProblem(btf, nameOff, 'optional-ident', `parameter #${i} name`))) return invalid(id, why);
       }
       break;
     default:
       break;
   }
   if (kind === Kind.INT) {
-    const size = btf.sizeOrType(id);
-    const data = btf.u32(o + 12);
+    const size = u32(o + 8);
+    const data = u32(o + 12);
     const bits = data & 0xff;
     const offset = (data >>> 16) & 0xff;
-    if (size > 16 || (size & (size - 1)) !== 0 || size === 0) bad(btf, id, `invalid int size ${size}`);
-    if (bits > 128 || bits + offset > size * 8) bad(btf, id, `nr_bits ${bits} at bits_offset ${offset} does not fit size ${size}`);
+    if (size > 16 || (size & (size - 1)) !== 0 || size === 0) return invalid(id, `invalid int size ${size}`);
+    if (bits > 128 || bits + offset > size * 8) return invalid(id, `nr_bits ${bits} at bits_offset ${offset} does not fit size ${size}`);
   }
   if (kind === Kind.FLOAT) {
-    const size = btf.sizeOrType(id);
-    if (![2, 4, 8, 12, 16].includes(size)) bad(btf, id, `invalid float size ${size}`);
+    const size = u32(o + 8);
+    if (size !== 2 && size !== 4 && size !== 8 && size !== 12 && size !== 16) return invalid(id, `invalid float size ${size}`);
   }
+  return null;
 }
 
-/** Edges the kernel resolves by value (anything but through PTR or FUNC/FUNC_PROTO). */
-function valueEdges(btf: Btf, id: number, out: number[]): void {
-  out.length = 0;
-  const kind = btf.kind(id);
-  const owner = btf.owner(id);
-  const o = owner.off(id);
-  switch (kind) {
-    case Kind.TYPEDEF: case Kind.VOLATILE: case Kind.CONST: case Kind.RESTRICT:
-    case Kind.TYPE_TAG: case Kind.VAR: case Kind.DECL_TAG:
-      out.push(owner.u32(o + 8));
-      break;
-    case Kind.ARRAY:
-      out.push(owner.u32(o + 12));
-      break;
-    case Kind.STRUCT: case Kind.UNION: {
-      const vlen = owner.vlen(id);
-      for (let i = 0; i < vlen; i++) out.push(owner.u32(o + 12 + i * 12 + 4));
-      break;
-    }
-    case Kind.DATASEC: {
-      const vlen = owner.vlen(id);
-      for (let i = 0; i < vlen; i++) out.push(owner.u32(o + 12 + i * 12));
-      break;
+/**
+ * Size of the own type whose record is at `o`, as typeSize() resolves it, from the sizes of its
+ * by-value successors (own ones already in `sizes`, indexed from startId).
+ */
+function ownSize(btf: Btf, o: number, sizes: Float64Array): number {
+  const info = btf.dv.getUint32(o + 4, btf.littleEndian);
+  const at8 = btf.dv.getUint32(o + 8, btf.littleEndian);
+  const sizeOf = (t: number): number => (t >= btf.startId ? sizes[t - btf.startId]! : typeSize(btf, t));
+  switch (infoKind(info)) {
+    case Kind.INT: case Kind.STRUCT: case Kind.UNION: case Kind.ENUM: case Kind.ENUM64:
+    case Kind.FLOAT: case Kind.DATASEC:
+      return at8;
+    case Kind.PTR:
+      return PTR_SIZE;
+    case Kind.TYPEDEF: case Kind.VOLATILE: case Kind.CONST: case Kind.RESTRICT: case Kind.TYPE_TAG:
+      return sizeOf(at8);
+    case Kind.ARRAY: {
+      const elem = sizeOf(btf.dv.getUint32(o + 12, btf.littleEndian));
+      return elem < 0 ? -1 : btf.dv.getUint32(o + 20, btf.littleEndian) * elem;
     }
     default:
-      break;
-  }
-}
-
-/** Iterative DFS over by-value edges; a back edge is a loop the kernel rejects. */
-function checkLoops(btf: Btf): void {
-  const n = btf.typeCount;
-  const start = btf.startId;
-  const state = new Uint8Array(n); // 0 new, 1 on stack, 2 done
-  const stackId: number[] = [];
-  const stackEdges: number[][] = [];
-  const stackPos: number[] = [];
-  for (let root = start; root < n; root++) {
-    if (state[root]) continue;
-    const e: number[] = [];
-    valueEdges(btf, root, e);
-    stackId.push(root); stackEdges.push(e); stackPos.push(0); state[root] = 1;
-    while (stackId.length) {
-      const top = stackId.length - 1;
-      const edges = stackEdges[top]!;
-      if (stackPos[top]! < edges.length) {
-        const next = edges[stackPos[top]!++]!;
-        if (next < start || next === 0) continue; // base types are the base's business
-        if (state[next] === 1) bad(btf, next, `loop through non-pointer types (back to [${next}] from [${stackId[top]}])`);
-        if (state[next] === 2) continue;
-        const ne: number[] = [];
-        valueEdges(btf, next, ne);
-        stackId.push(next); stackEdges.push(ne); stackPos.push(0); state[next] = 1;
-      } else {
-        state[stackId.pop()!] = 2;
-        stackEdges.pop(); stackPos.pop();
-      }
-    }
+      return -1;
   }
 }
 
@@ -218,27 +333,29 @@ export function typeSize(btf: Btf, id: number): number {
   return -1;
 }
 
-function checkMembers(btf: Btf, id: number): void {
-  const kind = btf.kind(id);
-  if (kind !== Kind.STRUCT && kind !== Kind.UNION) return;
-  const size = btf.sizeOrType(id);
-  const kflag = btf.kflag(id);
-  const vlen = btf.vlen(id);
-  const o = btf.off(id);
+function checkMembers(btf: Btf, id: number, o: number, sizes: Float64Array): Finding | null {
+  const dv = btf.dv;
+  const le = btf.littleEndian;
+  const info = dv.getUint32(o + 4, le);
+  const kind = infoKind(info);
+  if (kind !== Kind.STRUCT && kind !== Kind.UNION) return null;
+  const size = dv.getUint32(o + 8, le);
+  const kflag = infoKflag(info);
+  const vlen = infoVlen(info);
   for (let i = 0; i < vlen; i++) {
     const p = o + 12 + i * 12;
-    const type = btf.u32(p + 4);
-    const raw = btf.u32(p + 8);
+    const type = dv.getUint32(p + 4, le);
+    const raw = dv.getUint32(p + 8, le);
     const bitOff = kflag ? raw & 0xffffff : raw;
     const bitSize = kflag ? raw >>> 24 : 0;
-    const msize = typeSize(btf, type);
+    const msize = type >= btf.startId ? sizes[type - btf.startId]! : typeSize(btf, type);
     if (msize < 0) {
-      const k = btf.kind(type);
       // A flexible array of an incomplete element is still rejected; void/fwd/func members always are.
-      bad(btf, id, `member #${i} has type [${type}] ${type ? kindName(k) : 'void'} with no size`);
+      return invalid(id, `member #${i} has type [${type}] ${type ? kindName(btf.kind(type)) : 'void'} with no size`);
     }
     const end = bitSize ? bitOff + bitSize : bitOff + msize * 8;
-    if (!bitSize && bitOff % 8 !== 0) bad(btf, id, `member #${i} at bit offset ${bitOff} is not byte aligned`);
-    if (end > size * 8) bad(btf, id, `member #${i} ends at bit ${end}, past the ${size}-byte size`);
+    if (!bitSize && bitOff % 8 !== 0) return invalid(id, `member #${i} at bit offset ${bitOff} is not byte aligned`);
+    if (end > size * 8) return invalid(id, `member #${i} ends at bit ${end}, past the ${size}-byte size`);
   }
+  return null;
 }
