@@ -45,8 +45,9 @@ const MISSING_BASE_TYPES = new Map([
   ['__Poly128_t', 'unsigned __int128'],
 ]);
 
-const TABS = '\t'.repeat(13);
-const pfx = (lvl: number): string => (lvl >= 13 ? TABS : TABS.slice(0, lvl));
+/** `\n` and the indent of each level (libbpf stops indenting at 13 tabs). */
+const NL_TABS: readonly string[] = Array.from({ length: 14 }, (_, i) => `\n${'\t'.repeat(i)}`);
+const nl = (lvl: number): string => NL_TABS[lvl >= 13 ? 13 : lvl]!;
 
 // Order states (0: not ordered yet).
 const ORDERING = 1;
@@ -93,7 +94,8 @@ class CPrinter {
   private readonly fwdEmitted: Uint8Array;
   private readonly nameResolved: Uint8Array;
   private readonly referenced: Uint8Array;
-  private readonly cachedNames: (string | undefined)[];
+  /** Names given a `___N` suffix. */
+  private readonly cachedNames = new Map<number, string>();
   /** alignOf + 1 per id, 0 when not known yet. */
   private readonly aligns: Int32Array;
   private readonly typeNames = new Map<string, number>();
@@ -146,7 +148,6 @@ class CPrinter {
     this.fwdEmitted = new Uint8Array(n);
     this.nameResolved = new Uint8Array(n);
     this.referenced = new Uint8Array(n);
-    this.cachedNames = new Array<string | undefined>(n);
     this.aligns = new Int32Array(n);
     this.orderState[0] = ORDERED;
     this.emitState[0] = EMITTED;
@@ -584,14 +585,14 @@ class CPrinter {
       if (inBitfield
         || (newOff === nextOff && roundup(curOff, nextAlign * 8) !== newOff)
         || (newOff !== nextOff && nextOff - newOff <= newOff - curOff)) {
-        this.print(`\n${pfx(lvl)}${padType}: ${inBitfield ? newOff - curOff : 0};`);
+        this.print(`${nl(lvl)}${padType}: ${inBitfield ? newOff - curOff : 0};`);
       }
       curOff = newOff;
     }
     while (curOff !== nextOff) {
       const bits = Math.min(nextOff - curOff, padBits);
       if (bits === padBits) {
-        this.print(`\n${pfx(lvl)}${padType}: ${padBits};`);
+        this.print(`${nl(lvl)}${padType}: ${padBits};`);
         curOff += bits;
         continue;
       }
@@ -599,7 +600,7 @@ class CPrinter {
         padType = pads[i]![0];
         padBits = pads[i]![1];
         if (padBits < bits) continue;
-        this.print(`\n${pfx(lvl)}${padType}: ${bits};`);
+        this.print(`${nl(lvl)}${padType}: ${bits};`);
         curOff += bits;
         break;
       }
@@ -625,7 +626,7 @@ class CPrinter {
       const mAlign = packed ? 1 : this.alignOf(mtype);
       const inBitfield = prevBitfield && mSz !== 0;
       this.emitBitPadding(off, mOff, mAlign, inBitfield, lvl + 1);
-      this.print(`\n${pfx(lvl + 1)}`);
+      this.print(nl(lvl + 1));
       this.emitTypeDecl(mtype, fname, lvl + 1);
       if (mSz) {
         this.print(`: ${mSz}`);
@@ -639,7 +640,7 @@ class CPrinter {
       this.print(';');
     }
     if (isStruct) this.emitBitPadding(off, Math.imul(size, 8), align, false, lvl + 1);
-    if (vlen || size) this.print(`\n${pfx(lvl)}}`);
+    if (vlen || size) this.print(`${nl(lvl)}}`);
     else this.print('}');
     if (packed) this.print(' __attribute__((packed))');
   }
@@ -652,14 +653,14 @@ class CPrinter {
     if (!vlen) return;
     this.print(' {');
     const signed = this.kflag(id);
-    const ind = pfx(lvl + 1);
+    const ind = nl(lvl + 1);
     if (isEnum) {
       for (let i = 0, p = 12; i < vlen; i++, p += 8) {
         const vname = this.str(this.u32(id, p));
         const raw = this.u32(id, p + 4);
         const val = signed ? raw | 0 : raw;
         const dup = this.nameDups(this.identNames, vname);
-        this.print(dup > 1 ? `\n${ind}${vname}___${dup} = ${val},` : `\n${ind}${vname} = ${val},`);
+        this.print(dup > 1 ? `${ind}${vname}___${dup} = ${val},` : `${ind}${vname} = ${val},`);
       }
     } else {
       for (let i = 0, p = 12; i < vlen; i++, p += 12) {
@@ -669,10 +670,10 @@ class CPrinter {
         const dup = this.nameDups(this.identNames, vname);
         const v = (BigInt(hi) << 32n) | BigInt(lo);
         const text = signed ? `${BigInt.asIntN(64, v)}LL` : `${v}ULL`;
-        this.print(dup > 1 ? `\n${ind}${vname}___${dup} = ${text},` : `\n${ind}${vname} = ${text},`);
+        this.print(dup > 1 ? `${ind}${vname}___${dup} = ${text},` : `${ind}${vname} = ${text},`);
       }
     }
-    this.print(`\n${pfx(lvl)}}`);
+    this.print(`${nl(lvl)}}`);
   }
 
   private emitTypedefDef(id: number, lvl: number): void {
@@ -855,16 +856,18 @@ class CPrinter {
   private resolveName(id: number, map: Map<string, number>): string {
     if (this.nameOffs[id] === 0) return '';
     const orig = this.rawName(id);
-    if (this.nameResolved[id]) return this.cachedNames[id] ?? orig;
+    if (this.nameResolved[id]) return this.cachedNames.get(id) ?? orig;
     const k = this.kind(id);
     if (k === Kind.FWD || (k === Kind.ENUM && this.vlen(id) === 0)) {
       this.nameResolved[id] = 1;
       return orig;
     }
     const dup = this.nameDups(map, orig);
-    if (dup > 1) this.cachedNames[id] = `${orig}___${dup}`.slice(0, 255);
     this.nameResolved[id] = 1;
-    return this.cachedNames[id] ?? orig;
+    if (dup === 1) return orig;
+    const renamed = `${orig}___${dup}`.slice(0, 255);
+    this.cachedNames.set(id, renamed);
+    return renamed;
   }
 
   private typeName(id: number): string {
