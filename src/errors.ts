@@ -33,7 +33,10 @@ export type ModbtfErrorCode =
   | 'E_BTF_IDS'
   | 'E_MAP'
   | 'E_NO_BASE'
-  | 'E_WRITE';
+  | 'E_WRITE'
+  | 'E_BTF_EXT'
+  | 'E_BPF_OBJECT'
+  | 'E_CORE';
 
 export interface ErrorLocation {
   file?: string;

@@ -10,6 +10,7 @@ export { validateBtf, typeSize } from './btf/validate.js';
 export { isStandalone } from './btf/standalone.js';
 export { btfIdsLayout, remapBtfIds, type BtfIdsLayout, type BtfIdsRemap } from './btf/btfids.js';
 export { dumpRaw, dumpJson } from './btf/dump.js';
+export { dumpC, dumpCTo, type DumpCOptions } from './btf/dumpc.js';
 export { loadBaseBtf, rawBtfOf } from './btf/load.js';
 export * from './btf/sections.js';
 
@@ -30,5 +31,15 @@ export {
 
 export { mapOntoBase, dedupAgainstBase, toStandalone, baseShapeIndex, type MapResult, type DedupResult } from './map/map.js';
 export { mapModuleOnto } from './distill/module.js';
+
+export {
+  readBpfObject, readBpfObjects, findEmbeddedBpfObjects, parseBtfExt, coreReloKindName, CoreReloKind, EM_BPF,
+  type BpfObject, type BtfExt, type CoreRelo, type FuncInfo, type LineInfo, type ExtSection, type EmbeddedObject,
+} from './bpfobj/object.js';
+export {
+  resolveCoreRelocations, CandidateIndex, CoreError,
+  type CoreRelocationResult, type CoreSpecInfo, type CoreSpec, type CoreStatus, type ResolveOptions,
+} from './core/relo.js';
+export { minCoreBtf, type MinCoreResult, type MinCoreOptions, type MinCoreObjectReport } from './core/mincore.js';
 
 export { run } from './cli/main.js';

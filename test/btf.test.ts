@@ -142,6 +142,11 @@ describe('BTF errors', () => {
     expect(thrown(() => validateBtf(btf))).toBe("x.btf: type [1]: TYPEDEF '.data': invalid name '.data'");
   });
 
+  it('accepts FLOAT names with spaces, as the kernel does (arm64 modules have FLOAT \'long double\')', () => {
+    const names = ['', 'long double'];
+    validateBtf(Btf.parse(rawBtf([[strOff(names, 'long double'), info(Kind.FLOAT), 16]], names), { file: 'x.btf' }));
+  });
+
   it('rejects loops through non-pointer types', () => {
     const loop = rawBtf([[o('a'), info(Kind.TYPEDEF), 2], [0, info(Kind.CONST), 1]], S);
     expect(() => validateBtf(Btf.parse(loop, { file: 'x.btf' }))).toThrow('loop through non-pointer types');

@@ -52,7 +52,7 @@ describe('usage errors: exit 2, one line naming the option, the module untouched
     [['distill', '-j', 'abc', '-B', K, M], "modbtf: distill: -j: 'abc' is not a whole number >= 1"],
     [['reconcile', '--jobs', '0', '-k', K, M], "modbtf: reconcile: --jobs: '0' is not a whole number >= 1"],
     [['map', '-j', '1.5', '-B', K, M], "modbtf: map: -j: '1.5' is not a whole number >= 1"],
-    [['dump', '--format', 'yaml', M], "modbtf: dump: --format: 'yaml' is not one of raw, json"],
+    [['dump', '--format', 'yaml', M], "modbtf: dump: --format: 'yaml' is not one of raw, json, c"],
     [['distill', '--section', '.BTF', '-B', K, M], "modbtf: distill: --section: '.BTF' is not one of .BTF.base_minimal, .BTF.base"],
     [['distill', '--section', '.bogus', '-B', K, M], "modbtf: distill: --section: '.bogus' is not one of .BTF.base_minimal, .BTF.base"],
     [['distill', '-B', K, '--section', M], 'modbtf: distill: missing MODULE... argument'],

@@ -202,6 +202,13 @@ export class BtfBuilder {
     return id;
   }
 
+  /** Append raw u32 words to the last added record (its vlen entries; the caller sets vlen). */
+  appendRaw(words: readonly number[]): void {
+    const at = this.typesBuf.reserve(words.length * 4);
+    if (this.dv.buffer !== this.typesBuf.bytes.buffer) this.dv = new DataView(this.typesBuf.bytes.buffer);
+    for (let i = 0; i < words.length; i++) this.setU32(at + i * 4, words[i]! >>> 0);
+  }
+
   /** A member-less STRUCT or UNION of the given size. */
   addCompositeShell(kind: Kind.STRUCT | Kind.UNION, name: string, size: number): number {
     return this.addSimple(kind, name, false, size);

@@ -231,7 +231,7 @@ function checkMeta(btf: Btf, id: number, o: number, info: number): Finding | nul
   const kind = infoKind(info);
   const vlen = infoVlen(info);
   const u32 = (p: number): number => btf.dv.getUint32(p, btf.littleEndian);
-  let why = nameProblem(btf, u32(o), kind === Kind.INT ? 'any' : nameRule(kind), 'name');
+  let why = nameProblem(btf, u32(o), kind === Kind.INT || kind === Kind.FLOAT ? 'any' : nameRule(kind), 'name');
   if (why) return invalid(id, why);
   switch (kind) {
     case Kind.INT: case Kind.PTR: case Kind.ARRAY: case Kind.TYPEDEF: case Kind.VOLATILE:

@@ -6,6 +6,7 @@ import prettyBytes from 'pretty-bytes';
 import { Btf } from '../btf/btf.js';
 import { BTF_IDS_SECTION, btfIdsLayout } from '../btf/btfids.js';
 import { dumpJson, dumpRaw, toJsonText } from '../btf/dump.js';
+import { dumpCTo } from '../btf/dumpc.js';
 import { KIND_NAMES } from '../btf/kinds.js';
 import { loadBaseBtf, rawBtfOf } from '../btf/load.js';
 import { moduleKernelRelease, parseModinfo } from '../btf/modinfo.js';
@@ -18,8 +19,9 @@ import { distillModule, mapModuleOnto } from '../distill/module.js';
 import { editElfPieces, type ElfPieces } from '../elf/index.js';
 import { ElfFile } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
-import { isBzImage, openInput, writeFileAtomic, type InputFile } from '../module/index.js';
-import { checkModule, reconcileModule } from '../reconcile/module.js';
+import { BOOT_IMAGE_PROBE_LEN, bootImageFormat, openInput, writeFileAtomic, type InputFile } from '../module/index.js';
+import { checkModule, distilledParts, reconcileModule } from '../reconcile/module.js';
+import { relocate } from '../reconcile/relocate.js';
 import {
   STDOUT, describeError, finishModule, jsonFailure, jsonSuccess, openModule, outputPath, signatureDroppedLine,
   writeStdout, type Output, type OutputOptions, type SignOptions, type WriteResult,
@@ -34,7 +36,7 @@ export const EXIT_USAGE = 2;
 export interface DumpOptions {
   file: string;
   base?: string;
-  format: 'raw' | 'json';
+  format: 'raw' | 'json' | 'c';
 }
 
 export async function cmdDump(o: DumpOptions, io: Output): Promise<number> {
@@ -50,8 +52,33 @@ export async function cmdDump(o: DumpOptions, io: Output): Promise<number> {
 async function dumpOne(o: DumpOptions, io: Output): Promise<number> {
   const base = o.base ? await loadBaseBtf(o.base) : null;
   const input = await openInput(o.file);
+  const btf = input.elf ? distilledBtf(input.elf, base, o) : null;
+  // The C printer checks every type id and string offset it reads itself.
+  return printDump(btf ?? parseWithBase(input, base, o.file, o.format !== 'c'), o, io);
+}
+
+/**
+ * A distilled (or reconciled) module's own split BTF: on its distilled base,
+ * or, given a base, relocated onto it as reconcile would (a base it cannot be
+ * relocated onto is refused). Null for any other input.
+ */
+function distilledBtf(elf: ElfFile, base: Btf | null, o: DumpOptions): Btf | null {
+  const parts = distilledParts(elf, o.file);
+  if (!parts) return null;
+  if (!base) return parts.split;
+  try {
+    return relocate(parts.split, base).btf;
+  } catch (e) {
+    if (e instanceof ModbtfError && e.code === 'E_RELOCATE') {
+      e.message = `distilled module does not fit --base ${o.base} (${e.message}); dump it without --base to see it on its distilled base`;
+    }
+    throw e;
+  }
+}
+
+function parseWithBase(input: InputFile, base: Btf | null, file: string, checkRefs: boolean): Btf {
   const raw = rawBtfOf(input);
-  const where = { base, file: o.file, section: input.kind === 'elf' ? SEC_BTF : undefined };
+  const where = { base, file, section: input.kind === 'elf' ? SEC_BTF : undefined };
   let btf: Btf;
   try {
     btf = Btf.parse(raw, where);
@@ -61,7 +88,21 @@ async function dumpOne(o: DumpOptions, io: Output): Promise<number> {
     }
     throw e;
   }
-  btf.checkReferences();
+  if (checkRefs) btf.checkReferences();
+  return btf;
+}
+
+function printDump(btf: Btf, o: DumpOptions, io: Output): number {
+  if (o.format === 'c') {
+    if (io.raw) {
+      dumpCTo(btf, io.raw);
+    } else {
+      const parts: string[] = [];
+      dumpCTo(btf, (c) => parts.push(c));
+      io.out(parts.join('').replace(/\n$/, ''));
+    }
+    return EXIT_OK;
+  }
   if (o.format === 'json') {
     io.out(toJsonText(dumpJson(btf)));
   } else if (io.raw) {
@@ -166,14 +207,14 @@ function isKernelBtf(btf: Btf): boolean {
   return found === 2;
 }
 
-/** Whether the file starts as an x86 boot image (bzImage); reads only its header. */
+/** Whether the file starts as a boot image (bzImage, arm64/RISC-V Image, EFI zboot, s390x, zImage); reads only its header. */
 export function isBootImage(path: string): boolean {
   try {
     const fd = openSync(path, 'r');
     try {
-      const head = new Uint8Array(0x300);
+      const head = new Uint8Array(BOOT_IMAGE_PROBE_LEN);
       const n = readSync(fd, head, 0, head.length, 0);
-      return isBzImage(head.subarray(0, n));
+      return bootImageFormat(head.subarray(0, n)) !== null;
     } finally {
       closeSync(fd);
     }
@@ -188,7 +229,7 @@ export function inspectInput(input: InputFile, opts: { bootImage?: boolean } = {
     const raw = input.btf!;
     const { types, kinds, kernel } = kindCounts(raw, { file });
     return {
-      file, kind: kernel ? 'kernel-btf' : 'btf', format: 'btf', compression: input.compression, signed: false,
+      file, kind: opts.bootImage ? 'boot-image' : kernel ? 'kernel-btf' : 'btf', format: 'btf', compression: input.compression, signed: false,
       state: isStandalone(raw) ? 'standalone' : 'split', kernelRelease: null,
       sections: [{ name: '(raw BTF)', size: raw.length, types, kinds }],
     };
@@ -242,7 +283,7 @@ function whatItIs(info: InspectInfo, elfType: number | undefined): string {
   switch (info.kind) {
     case 'module': return 'kernel module';
     case 'vmlinux': return 'kernel image (vmlinux ELF)';
-    case 'boot-image': return 'boot image (bzImage; the vmlinux inside is shown)';
+    case 'boot-image': return info.format === 'elf' ? 'boot image (bzImage; the vmlinux inside is shown)' : 'boot image (raw kernel inside; its .BTF is shown)';
     case 'kernel-btf': return 'kernel BTF (raw, as /sys/kernel/btf/vmlinux)';
     case 'btf': return 'raw BTF';
     case 'bpf-object': return 'BPF object (ELF, machine BPF), not a kernel module';

@@ -159,12 +159,12 @@ export const COMMANDS: readonly CommandSpec[] = [
     arg: { name: 'file', shown: 'FILE', many: false, describe: 'raw BTF, vmlinux, boot image or module (compressed or not)' },
     summary: 'print BTF as `bpftool btf dump file` does',
     options: [
-      { name: 'base', alias: ['B'], type: 'string', value: 'FILE', describe: 'base BTF of split BTF (for a module: its vmlinux, raw BTF or ELF)' },
-      { name: 'format', type: 'choice', choices: ['raw', 'json'], default: 'raw', value: 'FORMAT', describe: 'raw: as bpftool prints; json: as bpftool -j' },
+      { name: 'base', alias: ['B'], type: 'string', value: 'FILE', describe: 'base BTF of split BTF (for a module: its vmlinux, raw BTF or ELF); a distilled module is relocated onto it, or refused if it does not fit (without --base it is shown on its own distilled base)' },
+      { name: 'format', type: 'choice', choices: ['raw', 'json', 'c'], default: 'raw', value: 'FORMAT', describe: 'raw: as bpftool prints; json: as bpftool -j; c: a C header (vmlinux.h), as bpftool ... format c' },
     ],
     example: { command: '$0 dump --base /sys/kernel/btf/vmlinux mymod.ko', describe: 'the module\'s split BTF, as bpftool btf dump file mymod.ko -B vmlinux' },
     exits: EXITS_READ,
-    run: (p, io) => cmdDump({ file: p.args[0]!, base: str(p.opts.base), format: p.opts.format as 'raw' | 'json' }, io),
+    run: (p, io) => cmdDump({ file: p.args[0]!, base: str(p.opts.base), format: p.opts.format as 'raw' | 'json' | 'c' }, io),
   },
   {
     name: 'extract',

@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { ElfFile, isElf } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
 import { decompress, detectCompression, type Compression } from './compress.js';
-import { bzImagePayload, isBzImage } from './bzimage.js';
+import { bootImageFormat, bootImageKernel } from './bootimage.js';
 import { splitSignature } from './signature.js';
 
 export interface InputFile {
@@ -25,10 +25,12 @@ function isRawBtf(b: Uint8Array): boolean {
 
 /** Classify already-read bytes. */
 export async function classifyInput(path: string, bytes: Uint8Array, mode = 0o644): Promise<InputFile> {
-  if (isBzImage(bytes)) {
-    const elf = await bzImagePayload(bytes, path);
-    if (!isElf(elf)) throw new ModbtfError('E_NOT_BTF', 'boot image payload is not an ELF kernel', { file: path });
-    return { path, compression: 'none', signature: null, kind: 'elf', elf: ElfFile.parse(elf, path), btf: null, mode };
+  const boot = bootImageFormat(bytes);
+  if (boot) {
+    const k = await bootImageKernel(bytes, boot, path);
+    if (k.btf) return { path, compression: 'none', signature: null, kind: 'btf', elf: null, btf: k.btf, mode };
+    if (!isElf(k.elf)) throw new ModbtfError('E_NOT_BTF', `${boot}: the payload is not an ELF kernel`, { file: path });
+    return { path, compression: 'none', signature: null, kind: 'elf', elf: ElfFile.parse(k.elf, path), btf: null, mode };
   }
   const compression = detectCompression(bytes);
   const data = compression === 'none' ? bytes : await decompress(bytes, compression, path);

@@ -32,10 +32,10 @@ export interface BootResult {
 const BUSYBOX = process.env.MODBTF_BUSYBOX ?? '/bin/busybox';
 
 /** The kernel to boot, or why the kernel tests are skipped. */
-export function kernelTestSetup(): { kernel: string; skip?: undefined } | { skip: string; kernel?: undefined } {
-  const kernel = process.env.MODBTF_TEST_KERNEL;
-  if (!kernel) return { skip: 'MODBTF_TEST_KERNEL is not set (path of a vmlinuz to boot)' };
-  if (!existsSync(kernel)) return { skip: `MODBTF_TEST_KERNEL=${kernel} does not exist` };
+export function kernelTestSetup(envVar = 'MODBTF_TEST_KERNEL'): { kernel: string; skip?: undefined } | { skip: string; kernel?: undefined } {
+  const kernel = process.env[envVar];
+  if (!kernel) return { skip: `${envVar} is not set (path of a vmlinuz to boot)` };
+  if (!existsSync(kernel)) return { skip: `${envVar}=${kernel} does not exist` };
   if (spawnSync('qemu-system-x86_64', ['--version']).status !== 0) return { skip: 'qemu-system-x86_64 not found (apt-get install qemu-system-x86)' };
   if (!existsSync(BUSYBOX)) return { skip: `${BUSYBOX} not found (apt-get install busybox-static)` };
   if (spawnSync('cpio', ['--version']).status !== 0) return { skip: 'cpio not found (apt-get install cpio)' };
