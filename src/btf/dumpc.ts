@@ -57,7 +57,7 @@ const EMITTING = 1;
 const EMITTED = 2;
 
 /** Deeper than this, a chain of types is a loop no C declaration can have. */
-const MAX_DEPTH = 4096;
+const MAX_DEPTH = 1024;
 const MAX_RESOLVE_DEPTH = 32;
 
 /**
@@ -225,7 +225,7 @@ class CPrinter {
   }
 
   private tooDeep(id: number): never {
-    throw new ModbtfError('E_BTF_INVALID', `type chain deeper than ${MAX_DEPTH} (a loop no C declaration can express)`, { ...this.btf.where, typeId: id });
+    throw new ModbtfError('E_BTF_INVALID', `type chain deeper than ${MAX_DEPTH} (a loop, or nesting no kernel has)`, { ...this.btf.where, typeId: id });
   }
 
   // ---- sizes and alignment ----
@@ -696,7 +696,7 @@ class CPrinter {
     for (;;) {
       stack[this.declCnt++] = id;
       if (this.declCnt - start > MAX_DEPTH) {
-        throw new ModbtfError('E_BTF_INVALID', `type chain deeper than ${MAX_DEPTH} (a loop no C declaration can express)`, { ...this.btf.where, typeId: id });
+        throw new ModbtfError('E_BTF_INVALID', `type chain deeper than ${MAX_DEPTH} (a loop, or nesting no kernel has)`, { ...this.btf.where, typeId: id });
       }
       if (id === 0) break;
       const k = this.kinds[id]!;
