@@ -100,4 +100,17 @@ describe('C header printer', () => {
       expect(sha(dumpC(btf)), m).toBe(expectedSha.get(`${m}.h`));
     }
   });
+
+  it('arm64 7.3 and big-endian s390x 7.2 kernels and modules: sha256 equal to bpftool\'s output', async () => {
+    const want = new Map(readFileSync(fixture('dumpc/other-arch.sha256'), 'utf8').trim().split('\n').map((l) => {
+      const [h, name] = l.split(/\s+/);
+      return [name!, h!];
+    }));
+    for (const k of ['arm64-7.3.4', 's390x-7.2.11']) {
+      const vm = await loadBaseBtf(fixture(k, 'vmlinux.btf.xz'));
+      expect(sha(dumpC(vm)), k).toBe(want.get(`${k}/vmlinux.h`));
+      const btf = Btf.parse(rawBtfOf(await openInput(fixture(k, 'modules/tcp_bbr.ko.xz'))), { base: vm });
+      expect(sha(dumpC(btf)), k).toBe(want.get(`${k}/tcp_bbr.h`));
+    }
+  });
 });
