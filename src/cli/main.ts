@@ -168,7 +168,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'extract',
-    arg: { name: 'file', shown: 'FILE', many: false, describe: 'module, vmlinux, boot image or raw BTF (compressed or not)' },
+    arg: { name: 'file', shown: 'FILE', many: false, describe: 'module, vmlinux, raw BTF, or any arch\'s boot image (vmlinuz)' },
     summary: 'write a BTF section of a vmlinuz, vmlinux or module as raw BTF',
     options: [
       { name: 'output', alias: ['o'], type: 'string', required: true, value: 'FILE', describe: 'raw BTF written here (`-` for stdout)' },
