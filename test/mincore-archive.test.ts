@@ -175,6 +175,18 @@ describe('min-core -r: BTFHub trees', () => {
     expect(existsSync(join(tmp, 'x.tar.gz')) || existsSync(join(tmp, 'x'))).toBe(false);
   });
 
+  it('--tar warns about paths libbpf-tools cannot look up (100 bytes or more)', async () => {
+    const tree = join(tmp, 'tree-long');
+    const rel = `ubuntu/22.04/x86_64/${'6.12.0-1-'.padEnd(90, 'x')}.btf`;
+    mkdirSync(dirname(join(tree, rel)), { recursive: true });
+    copyFileSync(min('k612cloud'), join(tree, rel));
+    const tgz = join(tmp, 'long.tar.gz');
+    const r = await modbtf('min-core', '-r', '-k', tree, '--tar', tgz, ...OBJECTS);
+    expect(r.code).toBe(0);
+    expect(r.err).toEqual([`modbtf: min-core: ${join(tree, rel)}: warning: ./${rel} is longer than 99 bytes: libbpf-tools' ensure_core_btf() cannot find it in the tar`]);
+    expect(tarMembers(readFileSync(tgz)).some((m) => m.type === '0' && m.data.equals(readFileSync(min('k612cloud'))))).toBe(true);
+  });
+
   it('a tree without kernels is an error naming it', async () => {
     const empty = join(tmp, 'empty');
     mkdirSync(empty);

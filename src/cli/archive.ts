@@ -104,6 +104,8 @@ export async function cmdMinCoreArchive(o: MinCoreArchiveOptions, io: Output, pr
   const ok = results.filter((r) => r.ok);
   let tarSize = 0;
   if (o.tar !== undefined) {
+    // ensure_core_btf() compares the 100-byte name field only (no ustar prefix, no pax)
+    for (const r of ok) if (`./${r.rel}`.length > 99) io.err(`modbtf: min-core: ${r.path}: warning: ./${r.rel} is longer than 99 bytes: libbpf-tools' ensure_core_btf() cannot find it in the tar`);
     const tgz = await reproducibleTarGz(ok.map((r) => ({ rel: r.rel, data: r.bytes! })));
     await writeFileAtomic(resolve(o.tar), tgz);
     tarSize = tgz.length;
