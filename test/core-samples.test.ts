@@ -17,7 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Btf } from '../src/btf/btf.js';
 import { RELO_KIND_NAMES, buildOracle, debian61Btf, mergeSplit, readBtf, runOracle, sha256, type OracleRelo } from '../scripts/core-oracle/oracle.js';
 import { minCoreBtf, readBpfObject, resolveCoreRelocations, type BpfObject } from '../src/index.js';
-import { coreRelos, expectEngineEquals } from './core-helpers.js';
+import { asOracle, coreRelos, expectEngineEquals, expectSameOnMinimized } from './core-helpers.js';
 import { corpus, fixture, haveCorpus, repoRoot } from './helpers.js';
 
 const samplesDir = join(repoRoot, 'samples/bpf');
@@ -208,4 +208,26 @@ describe('CO-RE engine: minCoreBtf equals bpftool gen min_core_btf on the sample
       }
     });
   }
+});
+
+describe('CO-RE on minimized BTF: the same values as on the full BTF', () => {
+  // test/fixtures/core/mincore/<kernel>/all.btf is bpftool's min-core BTF for these objects
+  const kernels = ['k612cloud', 'host618', 'deb61'];
+
+  it('resolveCoreRelocations against bpftool\'s minimized BTF (no corpus needed)', () => {
+    for (const t of kernels) {
+      const min = Btf.parse(readFileSync(fixture('core/mincore', t, 'all.btf')), { file: `${t}/all.btf` });
+      for (const o of minRuns(t).runs.all!.objects) {
+        expectSameOnMinimized(values(t).objects[o]!, asOracle(resolveCoreRelocations(sample(o), min)), `${t} ${o}`);
+      }
+    }
+  });
+
+  it.skipIf(!oracle.path)('libbpf against bpftool\'s minimized BTF', () => {
+    for (const t of kernels) {
+      const objs = minRuns(t).runs.all!.objects;
+      const got = runOracle(oracle.path!, fixture('core/mincore', t, 'all.btf'), objs.map((o) => join(samplesDir, o)));
+      for (const o of objs) expectSameOnMinimized(values(t).objects[o]!, got.get(join(samplesDir, o))!, `${t} ${o}`);
+    }
+  });
 });
