@@ -7,7 +7,7 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { SEC_BASE_MINIMAL } from '../btf/sections.js';
-import { ModbtfError } from '../errors.js';
+import { ModbtfError, ioReason } from '../errors.js';
 import {
   EXIT_FAIL, EXIT_USAGE, cmdCheck, cmdDump, cmdExtract, cmdInspect,
 } from './commands.js';
@@ -18,6 +18,7 @@ import {
   validateOptions, type OptionSpec, type OptionValue,
 } from './options.js';
 import { modbtfVersion } from './version.js';
+import { DEFAULT_MAX_INPUT_SIZE, setDefaultMaxInputSize } from '../module/limits.js';
 import { cmdCoreCheck, cmdMinCore } from './core.js';
 import { cmdMinCoreArchive } from './archive.js';
 
@@ -353,6 +354,8 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
       opts: validateOptions([...cmd.options, ...GLOBAL_OPTIONS], a, argv),
     };
     cmd.check?.(parsed);
+    const max = parsed.opts['max-input-size'];
+    setDefaultMaxInputSize(typeof max === 'number' ? max : DEFAULT_MAX_INPUT_SIZE);
   } catch (e) {
     io.err(`${prefix}${e instanceof ModbtfError ? e.message : describeError(e)}`);
     return EXIT_USAGE;
@@ -369,7 +372,7 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
 function quietOnClosedPipe(): void {
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);
-    process.stderr.write(`modbtf: cannot write to stdout: ${e.message}\n`);
+    process.stderr.write(`modbtf: cannot write to stdout: ${ioReason(e)}\n`);
     process.exit(EXIT_FAIL);
   });
 }
