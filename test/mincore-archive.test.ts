@@ -160,6 +160,20 @@ describe('min-core -r: BTFHub trees', () => {
     expect(lines[1]).toMatchObject({ kernel: 'ubuntu/22.04/x86_64/6.12.0-1-generic.btf', output: join(out, 'ubuntu/22.04/x86_64/6.12.0-1-generic.btf'), size: 4354 });
   });
 
+  it('a write that fails mid-run stops every worker: one line, exit 1, no hang', async () => {
+    const out = join(tmp, 'out-blocked');
+    mkdirSync(out);
+    writeFileSync(join(out, 'fedora'), 'a file where a directory must go');
+    const argv = ['min-core', '-r', '-k', TREE, '--out-dir', out, '-j', '3', ...OBJECTS];
+    const msg = `modbtf: ${join(out, 'fedora/39/x86_64')}: cannot create directory: a parent is not a directory`;
+    if (existsSync(join(repoRoot, 'dist/archive/worker.js'))) {
+      const r = spawnSync(process.execPath, [join(repoRoot, 'bin/modbtf'), ...argv], { encoding: 'utf8', timeout: 60_000 });
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 1, stderr: `${msg}\n` });
+    } else {
+      expect(await modbtf(...argv)).toMatchObject({ code: 1, err: [msg] });
+    }
+  });
+
   it('usage errors: one line, exit 2, nothing written', async () => {
     const cases: [string[], string][] = [
       [['-r', '-k', TREE], 'modbtf: min-core: -r needs --out-dir DIR and/or --tar FILE'],
