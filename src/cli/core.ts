@@ -164,7 +164,7 @@ export async function cmdMinCore(o: MinCoreCliOptions, io: Output): Promise<numb
   if (!o.json) {
     const rel = r.objects.reduce((n, x) => n + x.relocations.length, 0);
     const miss = r.objects.reduce((n, x) => n + x.relocations.filter((rr) => rr.status !== 'ok').length, 0);
-    const dest = o.split ? `${written.length} files in ${o.outDir}` : o.output!;
+    const dest = o.split ? `${written.length} files in ${o.outDir}` : o.output === STDOUT ? 'stdout' : o.output!;
     say(`${dest}: ${r.types} types (${prettyBytes(r.bytes.length)}) for ${r.objects.length} BPF object${r.objects.length === 1 ? '' : 's'}, ${rel} relocations${miss ? `, ${miss} without a target${o.report ? '' : ' (--report lists them)'}` : ''}`);
   }
   return EXIT_OK;

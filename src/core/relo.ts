@@ -295,7 +295,8 @@ export function typesMatch(lb: Btf, lid: number, tb: Btf, tid: number, behindPtr
 
 /** bpf_core_fields_are_compat */
 function fieldsAreCompat(lb: Btf, lid: number, tb: Btf, tid: number): number {
-  for (;;) {
+  for (let depth = 0; ; depth++) {
+    if (depth > 1024) throw new CoreError('EINVAL', 'array element types form a loop');
     lid = skipModsAndTypedefs(lb, lid);
     tid = skipModsAndTypedefs(tb, tid);
     const lk = kindOf(lb, lid);
