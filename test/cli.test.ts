@@ -164,7 +164,7 @@ describe('errors: one line naming the file, exit codes', () => {
     const cases: [string, Buffer, string][] = [
       ['truncated', Buffer.from([0x9f, 0xeb, 1, 0, 24, 0, 0, 0, 0, 0]), 'truncated BTF header (hdr_len 24, 10 bytes)'],
       ['hdrlen', (() => { const b = Buffer.from(gold('crc7', 'base.raw')); b[4] = 16; return b; })(), 'BTF hdr_len 16 is less than 24'],
-      ['kind', (() => { const b = Buffer.from(gold('crc7', 'base.raw')); b[24 + 7] = 0x1d; return b; })(), 'type [1]: unknown BTF kind 29'],
+      ['kind', (() => { const b = Buffer.from(gold('crc7', 'base.raw')); b[24 + 7] = 0x1d; return b; })(), 'type [1]: unknown BTF kind 29 (no kind layout section to size it)'],
       ['vlen', (() => { const b = Buffer.from(gold('crc7', 'base.raw')); b.writeUInt32LE(0x04000fff, 24 + 3 * 16 + 4); return b; })(), 'type [4]: STRUCT with vlen 4095 runs past the end of the type section'],
       ['typeid', (() => { const b = Buffer.from(gold('crc7', 'split.raw')); b.writeUInt32LE(999, 24 + 8); return b; })(), 'type [5]: CONST refers to type id 999, out of range (last id 16)'],
       ['split', Buffer.from(gold('crc7', 'split.raw')), 'string section does not start with a NUL byte (split BTF? pass --base)'],

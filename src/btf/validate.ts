@@ -5,7 +5,7 @@
  */
 import { Btf } from './btf.js';
 import { ModbtfError } from '../errors.js';
-import { Kind, LAYOUT, kindName } from './kinds.js';
+import { Kind, LAYOUT, infoKind, infoVlen, kindName } from './kinds.js';
 
 const KSYM_NAME_LEN = 512;
 const PTR_SIZE = 8;
@@ -48,9 +48,7 @@ function nameRule(kind: number): NameRule {
   }
 }
 
-/** Kind and vlen of a record's info word (the one place validation decodes them). */
-const infoKind = (info: number): number => (info >>> 24) & 0x1f;
-const infoVlen = (info: number): number => info & 0xffff;
+/** Kind (7 bits) and vlen (24 bits) of a record's info word come from kinds.ts; the kflag: */
 const infoKflag = (info: number): boolean => (info >>> 31) !== 0;
 
 /** A finding, kept as data until it is reported (messages are only built for the one thrown). */
@@ -76,6 +74,8 @@ interface Finding {
  * breaking a per-type rule, then a loop, then the first struct with a bad member.
  */
 export function validateBtf(btf: Btf): void {
+  // Kinds modbtf does not know (2026 format): their fields cannot be checked.
+  btf.requireKnownKinds('check it as the kernel would');
   const start = btf.startId;
   const n = btf.nrTypes;
   const dv = btf.dv;

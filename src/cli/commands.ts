@@ -7,7 +7,7 @@ import { Btf } from '../btf/btf.js';
 import { BTF_IDS_SECTION, btfIdsLayout } from '../btf/btfids.js';
 import { dumpJson, dumpRaw, toJsonText } from '../btf/dump.js';
 import { dumpCTo } from '../btf/dumpc.js';
-import { KIND_NAMES } from '../btf/kinds.js';
+import { kindName } from '../btf/kinds.js';
 import { loadBaseBtf, rawBtfOf } from '../btf/load.js';
 import { moduleKernelRelease, parseModinfo } from '../btf/modinfo.js';
 import {
@@ -16,7 +16,7 @@ import {
 } from '../btf/sections.js';
 import { isStandalone } from '../btf/standalone.js';
 import { distillModule, mapModuleOnto } from '../distill/module.js';
-import { editElf } from '../elf/index.js';
+import { editElfPieces, type ElfPieces } from '../elf/index.js';
 import { ElfFile } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
 import { BOOT_IMAGE_PROBE_LEN, bootImageFormat, openInput, writeFileAtomic, type InputFile } from '../module/index.js';
@@ -160,6 +160,8 @@ export interface SectionInfo {
   size: number;
   types?: number;
   kinds?: Record<string, number>;
+  /** The kind layout section of 2026-format BTF (absent when there is none). */
+  layout?: { hdr_len: number; kinds: { info_sz: number; elem_sz: number; flags: number }[] };
   slots?: number;
 }
 
@@ -182,14 +184,17 @@ const ET_REL = 1;
 const ET_EXEC = 2;
 const FUNC_KIND = 12;
 
-function kindCounts(raw: Uint8Array, where: { file: string; section?: string }): { types: number; kinds: Record<string, number>; kernel: boolean } {
+function kindCounts(raw: Uint8Array, where: { file: string; section?: string }): { types: number; kinds: Record<string, number>; layout?: SectionInfo['layout']; kernel: boolean } {
   const btf = Btf.parse(raw, { detached: true, ...where });
   const kinds: Record<string, number> = {};
   for (let id = btf.startId; id < btf.typeCount; id++) {
-    const k = KIND_NAMES[btf.kind(id)]!;
+    const k = kindName(btf.kind(id));
     kinds[k] = (kinds[k] ?? 0) + 1;
   }
-  return { types: btf.nrTypes, kinds, kernel: isKernelBtf(btf) };
+  const layout = btf.layout
+    ? { hdr_len: btf.header.hdrLen, kinds: btf.layoutEntries().map((e) => ({ info_sz: e.infoSz, elem_sz: e.elemSz, flags: e.flags })) }
+    : undefined;
+  return { types: btf.nrTypes, kinds, ...(layout ? { layout } : {}), kernel: isKernelBtf(btf) };
 }
 
 /**
@@ -229,11 +234,11 @@ export function inspectInput(input: InputFile, opts: { bootImage?: boolean } = {
   const file = input.path;
   if (input.kind === 'btf') {
     const raw = input.btf!;
-    const { types, kinds, kernel } = kindCounts(raw, { file });
+    const { kernel, ...counts } = kindCounts(raw, { file });
     return {
       file, kind: opts.bootImage ? 'boot-image' : kernel ? 'kernel-btf' : 'btf', format: 'btf', compression: input.compression, signed: false,
       state: isStandalone(raw) ? 'standalone' : 'split', kernelRelease: null,
-      sections: [{ name: '(raw BTF)', size: raw.length, types, kinds }],
+      sections: [{ name: '(raw BTF)', size: raw.length, ...counts }],
     };
   }
   const elf = input.elf!;
@@ -314,6 +319,7 @@ export function formatInspect(info: InspectInfo, elfType?: number): string[] {
     if (s.types !== undefined) {
       const kinds = Object.entries(s.kinds ?? {}).map(([k, n]) => `${k} ${n}`).join(', ');
       detail = `${s.types} types${kinds ? ` (${kinds})` : ''}`;
+      if (s.layout) detail += `; kind layout for ${s.layout.kinds.length} kinds (2026 format, ${s.layout.hdr_len}-byte header)`;
     } else if (s.slots !== undefined) {
       detail = `${s.slots} id slots`;
     }
@@ -367,7 +373,7 @@ export function defaultBasePath(elf: ElfFile, file: string): string {
  * `say` is where its one-line report goes: stdout, or stderr when the module
  * itself is written to stdout.
  */
-async function writeOutput(input: InputFile, elf: Uint8Array, f: string, o: OutputOptions & { sign?: SignOptions }, io: Output): Promise<WriteResult & { elsewhere: string; say: (line: string) => void }> {
+async function writeOutput(input: InputFile, elf: ElfPieces, f: string, o: OutputOptions & { sign?: SignOptions }, io: Output): Promise<WriteResult & { elsewhere: string; say: (line: string) => void }> {
   const w = await finishModule(input, elf, outputPath(f, o), o.sign);
   if (w.signatureDropped) {
     if (io.signatureDropped) io.signatureDropped(f);
@@ -414,7 +420,7 @@ export async function distillOne(f: string, o: DistillCliOptions, io: Output): P
     if (r.report.mappedStandalone && !o.json) {
       (toStdout ? io.err : io.out)(`${f}: standalone BTF mapped onto the base: ${r.report.mappedStandalone.mapped} types are the kernel's, ${r.report.mappedStandalone.kept} kept`);
     }
-    const w = await writeOutput(input, r.elf, f, o, io);
+    const w = await writeOutput(input, r.pieces, f, o, io);
     const rep = r.report;
     if (o.json) {
       const { file: _file, ...facts } = rep;
@@ -448,7 +454,7 @@ export async function mapOne(f: string, o: MapCliOptions, io: Output): Promise<n
     const bytes = m.split.toBytes();
     const replace = new Map<string, Uint8Array>([[SEC_BTF, bytes]]);
     if (m.ids) replace.set('.BTF_ids', m.ids);
-    const w = await writeOutput(input, editElf(elf, { replace }), f, o, io);
+    const w = await writeOutput(input, editElfPieces(elf, { replace }), f, o, io);
     const st = m.mappedStandalone!;
     if (o.json) io.out(jsonSuccess(f, { status: 'mapped', kernel: o.base, btfBefore: sec.size, btfAfter: bytes.length, mapped: st.mapped, kept: st.kept, ...writeFacts(w) }));
     else w.say(`${f}: mapped onto ${o.base}: ${st.mapped} types are the kernel's, ${st.kept} kept as split BTF (${prettyBytes(sec.size)} -> ${prettyBytes(bytes.length)})${w.elsewhere}`);
@@ -482,7 +488,7 @@ export async function reconcileOne(f: string, o: ReconcileCliOptions, io: Output
       } else (o.output === STDOUT ? io.err : io.out)(`${f}: ${msg}`);
       return o.strict ? EXIT_FAIL : EXIT_OK;
     }
-    const w = await writeOutput(input, r.elf, f, o, io);
+    const w = await writeOutput(input, r.pieces, f, o, io);
     const rep = r.report;
     if (o.json) {
       const { file: _file, ...facts } = rep;

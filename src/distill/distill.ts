@@ -6,7 +6,7 @@
  */
 import { Btf } from '../btf/btf.js';
 import { BtfBuilder } from '../btf/builder.js';
-import { Kind, kindName } from '../btf/kinds.js';
+import { Kind, headerLenLike, kindName } from '../btf/kinds.js';
 import { ModbtfError } from '../errors.js';
 
 export interface DistillResult {
@@ -77,6 +77,7 @@ export function distill(src: Btf): DistillResult {
   if (!base) {
     throw new ModbtfError('E_NOT_SPLIT', 'BTF is not split BTF (it has no base): nothing to distill', src.where);
   }
+  src.requireKnownKinds('distill it');
   const splitStart = src.startId;
   const used = new Uint8Array(splitStart);
   collectBaseRefs(src, base, used);
@@ -92,16 +93,17 @@ export function distill(src: Btf): DistillResult {
     const nameOff = base.nameOff(id);
     if (!goesToBase(kind, nameOff !== 0)) continue;
     let nid: number;
-    if (kind === Kind.STRUCT || kind === Kind.UNION) {
-      nid = bb.addCompositeShell(kind, base.str(nameOff), base.sizeOrType(id));
-    } else if (kind === Kind.ENUM || kind === Kind.ENUM64) {
-      nid = bb.addEnumShell(base.str(nameOff), base.sizeOrType(id));
+    if (kind === Kind.STRUCT || kind === Kind.UNION || kind === Kind.ENUM || kind === Kind.ENUM64) {
+      nid = bb.addShellOf(base, id);
     } else {
       nid = bb.copyType(base.owner(id), id, strCache);
     }
     idMap[id] = nid;
   }
-  const newBase = bb.build();
+  // Headers as long as the source's: 24 bytes as libbpf <= 1.7 writes them, 32 as libbpf >= 1.8
+  // (which writes 32 for all new BTF). No kind layout: libbpf's distill writes none.
+  const hdrLen = headerLenLike(src.header.hdrLen);
+  const newBase = bb.build(hdrLen);
 
   // 2. The new split: the module's own types, then the other needed base types.
   const sb = new BtfBuilder(newBase, src.littleEndian, src.types.length + 1024);
@@ -117,7 +119,7 @@ export function distill(src: Btf): DistillResult {
   // 3. Renumber: base refs through idMap, split ids shifted down.
   const diff = splitStart - newBase.typeCount;
   for (let id = splitStart; id < src.typeCount; id++) idMap[id] = id - diff;
-  const out = sb.build();
+  const out = sb.build(hdrLen);
   const dv = out.dv;
   const le = out.littleEndian;
   const positions = out.idFieldPositions();

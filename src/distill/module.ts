@@ -1,14 +1,14 @@
 /** Distilling a module: rewrite `.BTF`, add the distilled base, keep `.BTF_ids` in step. */
 import { Btf } from '../btf/btf.js';
 import { btfIdsLayout, remapBtfIds } from '../btf/btfids.js';
-import { KIND_NAMES } from '../btf/kinds.js';
+import { kindName } from '../btf/kinds.js';
 import {
   SEC_BASE_MINIMAL, SEC_BASE_NATIVE, SEC_BTF, SEC_BTF_IDS, SEC_BTF_IDS_MINIMAL, SEC_SPLIT_MINIMAL,
   baseSectionOf,
 } from '../btf/sections.js';
 import { isStandalone } from '../btf/standalone.js';
 import { validateBtf } from '../btf/validate.js';
-import { ElfFile, editElf, type ElfEdits } from '../elf/index.js';
+import { ElfFile, withElf, editElfPieces, type ElfEdits, type ElfPieces } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
 import { relocateSplit } from '../reconcile/module.js';
 import { distill } from './distill.js';
@@ -46,7 +46,10 @@ export interface DistillReport {
 }
 
 export interface DistillModuleResult {
-  elf: Uint8Array;
+  /** The rewritten module (joined from `pieces` on first use). */
+  readonly elf: Uint8Array;
+  /** The rewritten module as pieces over the input, for writing without a copy. */
+  pieces: ElfPieces;
   report: DistillReport;
 }
 
@@ -101,6 +104,7 @@ function splitOnBase(elf: ElfFile, base: Btf, opts: DistillModuleOptions): Split
     split = Btf.parse(raw, { base, file, section: SEC_BTF });
     validateBtf(split);
   } catch (e) {
+    if (e instanceof ModbtfError && e.code === 'E_BTF_KIND') throw e;
     if (e instanceof ModbtfError && isStandalone(raw)) return mapModuleOnto(elf, base, file);
     if (e instanceof ModbtfError) {
       throw new ModbtfError('E_NOT_SPLIT', `not split BTF on the given base: ${e.message}`, { file, section: SEC_BTF, typeId: e.typeId });
@@ -142,15 +146,14 @@ export function distillModule(elf: ElfFile, base: Btf, opts: DistillModuleOption
 
   const baseKinds: Record<string, number> = {};
   for (let id = 1; id < r.base.typeCount; id++) {
-    const k = KIND_NAMES[r.base.kind(id)]!;
+    const k = kindName(r.base.kind(id));
     baseKinds[k] = (baseKinds[k] ?? 0) + 1;
   }
-  return {
-    elf: editElf(elf, edits),
+  return withElf(editElfPieces(elf, edits), {
     report: {
       file, section, btfBefore, btfAfter: splitBytes.length, baseSize: baseBytes.length,
       moduleTypes, splitTypes: r.split.nrTypes, baseTypes: r.base.nrTypes, baseKinds,
       btfIdsSlots, btfIdsChanged, redone, mappedStandalone,
     },
-  };
+  });
 }

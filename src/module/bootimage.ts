@@ -156,6 +156,12 @@ async function embeddedPayload(b: Uint8Array, format: BootImageFormat, file?: st
   throw new ModbtfError('E_NOT_BTF', `${format}: no compressed kernel found (looked for zstd frames, xz streams and gzip members)`, { file });
 }
 
+/**
+ * Candidates looked at per signature: real images hold a handful (Debian's s390x kernel 5 zstd
+ * magics, its armhf zImage 2 xz ones); the bound keeps crafted input from going quadratic.
+ */
+const MAX_CANDIDATES = 64;
+
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 const GZIP_MAGIC = [0x1f, 0x8b, 0x08];
@@ -164,7 +170,7 @@ function occurrences(b: Uint8Array, magic: number[]): number[] {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   const pat = Buffer.from(magic);
   const out: number[] = [];
-  for (let i = buf.indexOf(pat); i >= 0; i = buf.indexOf(pat, i + 1)) out.push(i);
+  for (let i = buf.indexOf(pat); i >= 0 && out.length < MAX_CANDIDATES; i = buf.indexOf(pat, i + 1)) out.push(i);
   return out;
 }
 

@@ -1,6 +1,6 @@
 /** Atomic writes: temp file beside the target, fsync, rename; mode kept; input untouched on failure. */
 import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, fchmodSync, fsync, lstatSync, openSync, readdirSync, renameSync, rmSync, writeSync, writevSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ModbtfError, ioReason } from '../errors.js';
 import { compress, type Compression } from './compress.js';
@@ -29,6 +29,27 @@ function alive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** fsync on libuv's thread pool: a batch's files are synced concurrently, not one after another. */
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+}
+
+/** Write all of `pieces` at the file's current position (writev, resumed after a short write). */
+function writeAll(fd: number, pieces: readonly Uint8Array[]): void {
+  let i = 0;
+  let skip = 0;
+  while (i < pieces.length) {
+    const batch = pieces.slice(i, i + 512).map((p, j) => (j === 0 && skip ? p.subarray(skip) : p));
+    let n = batch.length === 1 ? writeSync(fd, batch[0]!) : writevSync(fd, batch);
+    while (i < pieces.length && n >= pieces[i]!.length - skip) {
+      n -= pieces[i]!.length - skip;
+      skip = 0;
+      i++;
+    }
+    if (i < pieces.length) skip += n;
   }
 }
 
@@ -65,9 +86,14 @@ export function removeStaleTemps(path: string): string[] {
   return removed;
 }
 
-export async function writeFileAtomic(path: string, data: Uint8Array, opts: WriteOptions = {}): Promise<void> {
-  // Synchronous system calls: per module they are few and small, and a libuv round trip
-  // each would cost more than the calls themselves in batch runs.
+/**
+ * Write `data` (one buffer, or pieces written in order) to `path` atomically: a temporary file
+ * beside it, written, fsync'd, then renamed over `path`, then the directory fsync'd.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | readonly Uint8Array[], opts: WriteOptions = {}): Promise<void> {
+  // Synchronous system calls except the fsyncs: per module they are few and small, and a libuv
+  // round trip each would cost more than the calls themselves. The fsyncs wait on the disk:
+  // they run on the thread pool, so a batch goes on with other modules meanwhile.
   const dir = dirname(path);
   let mode = opts.mode ?? 0o644;
   let owner: { uid: number; gid: number } | null = null;
@@ -90,9 +116,9 @@ export async function writeFileAtomic(path: string, data: Uint8Array, opts: Writ
     const fd = openSync(tmp, 'wx', mode);
     created = true;
     try {
-      for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off);
+      writeAll(fd, data instanceof Uint8Array ? [data] : data);
       fchmodSync(fd, mode);
-      fsyncSync(fd);
+      await fsyncAsync(fd);
     } finally {
       closeSync(fd);
     }
@@ -108,7 +134,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, opts: Writ
     created = false;
     const dfd = openSync(dir, 'r');
     try {
-      fsyncSync(dfd);
+      await fsyncAsync(dfd);
     } catch {
       // some file systems cannot sync a directory
     } finally {
