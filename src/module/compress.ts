@@ -249,7 +249,8 @@ function outputFor(kind: Compression, file: string | undefined, opts: Decompress
   const limit = limitOf(opts);
   const onHead = opts.moduleOnly ? (head: Uint8Array) => checkModuleHead(head, limit, kind, file) : null;
   // A small window is part of the ~100 MiB above the limit; a larger one is counted against it.
-  return new OutputBuffer(limit, file, onHead, hint, undefined, window > SMALL_WINDOW ? window : 0);
+  // xz-embedded's dictionary is written as output is; fzstd's window is moved whole for each block.
+  return new OutputBuffer(limit, file, onHead, hint, undefined, window > SMALL_WINDOW ? window : 0, kind === 'xz');
 }
 
 /** Decoder windows up to this size are not counted against the limit. */
@@ -299,7 +300,7 @@ export async function decompress(data: Uint8Array, kind: Compression, file?: str
     if (await decompressWithTool(data, kind, sink)) return sink.finish();
   }
   const window = kind === 'zstd' ? zstdFrame(data)?.window ?? 0 : kind === 'xz' ? xzDictionary(data) : 0;
-  if (window > limitOf(opts)) throw tooLarge(file, limitOf(opts), `${kind === 'xz' ? 'xz dictionary' : 'zstd window'} (${window} bytes)`);
+  if (kind === 'zstd' && window > SMALL_WINDOW && window > limitOf(opts)) throw tooLarge(file, limitOf(opts), `zstd window (${window} bytes)`);
   const sink = outputFor(kind, file, opts, hint, window);
   switch (kind) {
     case 'xz':
