@@ -8,6 +8,7 @@ import {
   BTF_HEADER_LEN, BTF_HEADER_LEN_LAYOUT, BTF_LAYOUT_ENTRY, BTF_MAGIC, BTF_MAX_KIND, BTF_MAX_VLEN,
   BTF_VERSION, FIXED_SIZE, LAYOUT, MEMBER_SIZE, Kind, isKnownKind, kindName,
 } from './kinds.js';
+import { StrIndex, hashBytes } from './strindex.js';
 
 export interface BtfParseOptions extends ErrorLocation {
   /** The base BTF this one is split on; ids and string offsets continue after it. */
@@ -123,7 +124,7 @@ export class Btf {
   /** DataView over `types`. */
   readonly dv: DataView;
 
-  private strIndex: Map<string, number> | null = null;
+  private strIndex: StrIndex | null = null;
 
   private constructor(
     header: BtfHeader, types: Uint8Array, strings: Uint8Array, offsets: Uint32Array,
@@ -389,26 +390,20 @@ export class Btf {
    */
   findString(s: string): number {
     if (s === '') return 0;
+    const key = Buffer.from(s, 'latin1');
+    return this.findStringBytes(key, 0, key.length);
+  }
+
+  /** findString for the bytes key[start, end) (no NUL among them). */
+  findStringBytes(key: Uint8Array, start: number, end: number, hash = hashBytes(key, start, end)): number {
+    if (end === start) return 0;
     if (this.base) {
-      const b = this.base.findString(s);
+      const b = this.base.findStringBytes(key, start, end, hash);
       if (b >= 0) return b;
     }
-    if (!this.strIndex) {
-      const idx = new Map<string, number>();
-      const bytes = this.strings;
-      let start = 0;
-      for (let i = 0; i < bytes.length; i++) {
-        if (bytes[i] === 0) {
-          if (i > start) {
-            const k = latin1(bytes, start, i);
-            if (!idx.has(k)) idx.set(k, this.startStrOff + start);
-          }
-          start = i + 1;
-        }
-      }
-      this.strIndex = idx;
-    }
-    return this.strIndex.get(s) ?? -1;
+    this.strIndex ??= StrIndex.ofSection(this.strings);
+    const at = this.strIndex.find(key, start, end, hash);
+    return at < 0 ? -1 : this.startStrOff + at;
   }
 
   // ---- field iteration (table driven, see kinds.ts) ----

@@ -5,6 +5,7 @@
  */
 import { Btf } from './btf.js';
 import { BTF_HEADER_LEN, FIXED_SIZE, Kind, LAYOUT, makeInfo } from './kinds.js';
+import { StrIndex, hashBytes, strEnd } from './strindex.js';
 
 class GrowBuf {
   bytes: Uint8Array;
@@ -37,7 +38,7 @@ export class BtfBuilder {
   readonly startStrOff: number;
   private readonly typesBuf: GrowBuf;
   private readonly strBuf: GrowBuf;
-  private readonly strMap = new Map<string, number>();
+  private readonly strIdx: StrIndex;
   private recOffsets: number[] = [];
   private dv: DataView;
 
@@ -48,6 +49,7 @@ export class BtfBuilder {
     this.startStrOff = base ? base.strEnd : 0;
     this.typesBuf = new GrowBuf(sizeHint);
     this.strBuf = new GrowBuf(sizeHint >> 1);
+    this.strIdx = new StrIndex(() => this.strBuf.bytes, sizeHint >> 5);
     this.dv = new DataView(this.typesBuf.bytes.buffer);
     if (!base) {
       // A base BTF's string section starts with the empty string.
@@ -63,19 +65,38 @@ export class BtfBuilder {
   /** Offset of `s`, adding it if neither the base nor this builder has it. */
   addString(s: string): number {
     if (s === '') return 0;
-    const own = this.strMap.get(s);
-    if (own !== undefined) return own;
+    const key = Buffer.from(s, 'latin1');
+    return this.addStringBytes(key, 0, key.length);
+  }
+
+  /** addString for the bytes key[start, end) (no NUL among them). */
+  addStringBytes(key: Uint8Array, start: number, end: number): number {
+    if (end === start) return 0;
+    const h = hashBytes(key, start, end);
+    const own = this.strIdx.find(key, start, end, h);
+    if (own >= 0) return this.startStrOff + own;
     if (this.base) {
-      const b = this.base.findString(s);
+      const b = this.base.findStringBytes(key, start, end, h);
       if (b >= 0) return b;
     }
-    const at = this.strBuf.reserve(s.length + 1);
+    const len = end - start;
+    const at = this.strBuf.reserve(len + 1);
     const bytes = this.strBuf.bytes;
-    for (let i = 0; i < s.length; i++) bytes[at + i] = s.charCodeAt(i);
-    bytes[at + s.length] = 0;
-    const off = this.startStrOff + at;
-    this.strMap.set(s, off);
-    return off;
+    for (let i = 0; i < len; i++) bytes[at + i] = key[start + i]!;
+    bytes[at + len] = 0;
+    this.strIdx.put(at, h);
+    return this.startStrOff + at;
+  }
+
+  /** addString for the string at offset `off` of `src` (or its bases), read in place. */
+  addStringFrom(src: Btf, off: number): number {
+    if (off === 0) return 0;
+    let owner = src;
+    while (off < owner.startStrOff && owner.base) owner = owner.base;
+    const bytes = owner.strings;
+    const start = off - owner.startStrOff;
+    if (start >= bytes.length) src.str(off); // throws the out-of-range error
+    return this.addStringBytes(bytes, start, strEnd(bytes, start));
   }
 
   private grow(n: number): number {
@@ -114,7 +135,7 @@ export class BtfBuilder {
       if (off === 0) return;
       let mapped = strCache?.get(off);
       if (mapped === undefined) {
-        mapped = this.addString(src.str(off));
+        mapped = this.addStringFrom(src, off);
         strCache?.set(off, mapped);
       }
       this.setU32(pos + delta, mapped);
@@ -147,13 +168,13 @@ export class BtfBuilder {
       if (off >= start && off - start < own.length) {
         mapped = own[off - start]!;
         if (mapped < 0) {
-          mapped = this.addString(src.str(off));
+          mapped = this.addStringFrom(src, off);
           own[off - start] = mapped;
         }
       } else {
         const c = strCache.get(off);
         if (c === undefined) {
-          mapped = this.addString(src.str(off));
+          mapped = this.addStringFrom(src, off);
           strCache.set(off, mapped);
         } else {
           mapped = c;
@@ -166,9 +187,13 @@ export class BtfBuilder {
 
   /** Add a record with the common header and no vlen entries. */
   addSimple(kind: number, name: string, kflag: boolean, sizeOrType: number, extra?: readonly number[]): number {
+    return this.addSimpleNamed(kind, this.addString(name), kflag, sizeOrType, extra);
+  }
+
+  /** addSimple with the name already added (its offset in this builder's numbering). */
+  addSimpleNamed(kind: number, nameOff: number, kflag: boolean, sizeOrType: number, extra?: readonly number[]): number {
     const l = LAYOUT[kind]!;
     const id = this.nextId;
-    const nameOff = this.addString(name);
     const at = this.grow(FIXED_SIZE[kind]!);
     this.setU32(at, nameOff);
     this.setU32(at + 4, makeInfo(kind, 0, kflag));
@@ -187,6 +212,13 @@ export class BtfBuilder {
   /** A member-less STRUCT or UNION of the given size. */
   addCompositeShell(kind: Kind.STRUCT | Kind.UNION, name: string, size: number): number {
     return this.addSimple(kind, name, false, size);
+  }
+
+  /** A member-less STRUCT/UNION (or ENUM, for ENUM/ENUM64) shell of base type `id` of `src`, same name and size. */
+  addShellOf(src: Btf, id: number): number {
+    const kind = src.kind(id);
+    const shell = kind === Kind.STRUCT || kind === Kind.UNION ? kind : Kind.ENUM;
+    return this.addSimpleNamed(shell, this.addStringFrom(src, src.nameOff(id)), false, src.sizeOrType(id));
   }
 
   /** A member-less ENUM of the given size. */

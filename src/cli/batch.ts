@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ModbtfError } from '../errors.js';
+import { defaultMaxInputSize } from '../module/limits.js';
 import { distillOne, mapOne, reconcileOne, type DistillCliOptions, type MapCliOptions, type ReconcileCliOptions } from './commands.js';
 import { signatureDroppedLine, type Output } from './common.js';
 
@@ -67,6 +68,12 @@ export async function runTask(kind: TaskKind, opts: TaskOptions, file: string): 
   return { rc, out, err, signatureDropped };
 }
 
+/**
+ * Modules a thread keeps in flight: computing one while up to this many minus
+ * one wait for their fsyncs on the thread pool (4 threads by default).
+ */
+const IN_FLIGHT = 4;
+
 export function defaultJobs(): number {
   return availableParallelism();
 }
@@ -120,32 +127,43 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
     .find((u) => existsSync(fileURLToPath(u)));
   const n = Math.min(jobs, files.length);
   if (n <= 1 || !workerUrl) {
-    for (let i = 0; i < files.length; i++) {
-      results[i] = await runTask(kind, opts, files[i]!);
-      flush();
-    }
+    // Several modules in flight: while one waits on its fsync (thread pool), the next is computed.
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < files.length) {
+        const i = next++;
+        results[i] = await runTask(kind, opts, files[i]!);
+        flush();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, files.length) }, lane));
   } else {
     let next = 0;
     await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
       // Node options meant for the main script (e.g. --input-type with -e) do not apply to workers.
       const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval'));
-      const w = new Worker(workerUrl, { workerData: { kind, opts }, execArgv });
+      const w = new Worker(workerUrl, { workerData: { kind, opts, maxInputSize: defaultMaxInputSize() }, execArgv });
+      let busy = 0;
       const feed = (): void => {
         if (next >= files.length) {
-          void w.terminate();
-          resolve();
+          if (busy === 0) {
+            void w.terminate();
+            resolve();
+          }
           return;
         }
+        busy++;
         const i = next++;
         w.postMessage({ index: i, file: files[i] });
       };
       w.on('message', (m: { index: number; result: TaskResult }) => {
+        busy--;
         results[m.index] = m.result;
         flush();
         feed();
       });
       w.on('error', reject);
-      feed();
+      for (let k = 0; k < IN_FLIGHT; k++) feed();
     })));
   }
   bar.clear();

@@ -1,5 +1,5 @@
 /** The modbtf commands, each a function over parsed options returning an exit code. */
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import prettyBytes from 'pretty-bytes';
@@ -16,7 +16,7 @@ import {
 } from '../btf/sections.js';
 import { isStandalone } from '../btf/standalone.js';
 import { distillModule, mapModuleOnto } from '../distill/module.js';
-import { editElf } from '../elf/index.js';
+import { editElfPieces, type ElfPieces } from '../elf/index.js';
 import { ElfFile } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
 import { BOOT_IMAGE_PROBE_LEN, bootImageFormat, openInput, writeFileAtomic, type InputFile } from '../module/index.js';
@@ -215,8 +215,10 @@ function isKernelBtf(btf: Btf): boolean {
 /** Whether the file starts as a boot image (bzImage, arm64/RISC-V Image, EFI zboot, s390x, zImage); reads only its header. */
 export function isBootImage(path: string): boolean {
   try {
-    const fd = openSync(path, 'r');
+    // Non-blocking, regular files only: a FIFO read once already must not be waited on again.
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
+      if (!fstatSync(fd).isFile()) return false;
       const head = new Uint8Array(BOOT_IMAGE_PROBE_LEN);
       const n = readSync(fd, head, 0, head.length, 0);
       return bootImageFormat(head.subarray(0, n)) !== null;
@@ -371,7 +373,7 @@ export function defaultBasePath(elf: ElfFile, file: string): string {
  * `say` is where its one-line report goes: stdout, or stderr when the module
  * itself is written to stdout.
  */
-async function writeOutput(input: InputFile, elf: Uint8Array, f: string, o: OutputOptions & { sign?: SignOptions }, io: Output): Promise<WriteResult & { elsewhere: string; say: (line: string) => void }> {
+async function writeOutput(input: InputFile, elf: ElfPieces, f: string, o: OutputOptions & { sign?: SignOptions }, io: Output): Promise<WriteResult & { elsewhere: string; say: (line: string) => void }> {
   const w = await finishModule(input, elf, outputPath(f, o), o.sign);
   if (w.signatureDropped) {
     if (io.signatureDropped) io.signatureDropped(f);
@@ -418,7 +420,7 @@ export async function distillOne(f: string, o: DistillCliOptions, io: Output): P
     if (r.report.mappedStandalone && !o.json) {
       (toStdout ? io.err : io.out)(`${f}: standalone BTF mapped onto the base: ${r.report.mappedStandalone.mapped} types are the kernel's, ${r.report.mappedStandalone.kept} kept`);
     }
-    const w = await writeOutput(input, r.elf, f, o, io);
+    const w = await writeOutput(input, r.pieces, f, o, io);
     const rep = r.report;
     if (o.json) {
       const { file: _file, ...facts } = rep;
@@ -452,7 +454,7 @@ export async function mapOne(f: string, o: MapCliOptions, io: Output): Promise<n
     const bytes = m.split.toBytes();
     const replace = new Map<string, Uint8Array>([[SEC_BTF, bytes]]);
     if (m.ids) replace.set('.BTF_ids', m.ids);
-    const w = await writeOutput(input, editElf(elf, { replace }), f, o, io);
+    const w = await writeOutput(input, editElfPieces(elf, { replace }), f, o, io);
     const st = m.mappedStandalone!;
     if (o.json) io.out(jsonSuccess(f, { status: 'mapped', kernel: o.base, btfBefore: sec.size, btfAfter: bytes.length, mapped: st.mapped, kept: st.kept, ...writeFacts(w) }));
     else w.say(`${f}: mapped onto ${o.base}: ${st.mapped} types are the kernel's, ${st.kept} kept as split BTF (${prettyBytes(sec.size)} -> ${prettyBytes(bytes.length)})${w.elsewhere}`);
@@ -486,7 +488,7 @@ export async function reconcileOne(f: string, o: ReconcileCliOptions, io: Output
       } else (o.output === STDOUT ? io.err : io.out)(`${f}: ${msg}`);
       return o.strict ? EXIT_FAIL : EXIT_OK;
     }
-    const w = await writeOutput(input, r.elf, f, o, io);
+    const w = await writeOutput(input, r.pieces, f, o, io);
     const rep = r.report;
     if (o.json) {
       const { file: _file, ...facts } = rep;

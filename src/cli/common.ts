@@ -3,9 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { ElfFile } from '../elf/index.js';
-import { ModbtfError } from '../errors.js';
-import { compress, openInput, writeModule, type InputFile } from '../module/index.js';
+import { ElfFile, elfBytes, type ElfPieces } from '../elf/index.js';
+import { ModbtfError, ioReason } from '../errors.js';
+import { compress, openInput, writeFileAtomic, writeModule, type InputFile } from '../module/index.js';
 
 export interface Output {
   out: (line: string) => void;
@@ -42,7 +42,7 @@ export function writeStdout(data: Uint8Array): void {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
         continue;
       }
-      throw new ModbtfError('E_WRITE', `cannot write to stdout: ${err.code === 'EPIPE' ? 'the reader closed it' : err.message}`, { file: STDOUT });
+      throw new ModbtfError('E_WRITE', `cannot write to stdout: ${ioReason(err)}`, { file: STDOUT });
     }
   }
 }
@@ -111,7 +111,7 @@ export function signModule(elf: Uint8Array, sign: SignOptions, file: string): Ui
     writeFileSync(tmp, elf);
     const r = spawnSync(tool, [sign.hash ?? 'sha512', sign.key, sign.cert, tmp], { encoding: 'utf8' });
     if (r.error || r.status !== 0) {
-      const why = r.error ? r.error.message : (r.stderr || r.stdout).trim().split('\n')[0] || `exit ${r.status}`;
+      const why = r.error ? ioReason(r.error, { ENOENT: `${tool} not found` }) : (r.stderr || r.stdout).trim().split('\n')[0] || `exit ${r.status}`;
       throw new ModbtfError('E_SIGNATURE', `sign-file failed: ${why}`, { file });
     }
     return new Uint8Array(readFileSync(tmp));
@@ -127,15 +127,21 @@ export interface WriteResult {
 }
 
 /** Sign (optionally), recompress as the input was, and write atomically. */
-export async function finishModule(input: InputFile, elf: Uint8Array, dest: string, sign: SignOptions | undefined): Promise<WriteResult> {
-  let bytes = elf;
+export async function finishModule(input: InputFile, elf: ElfPieces, dest: string, sign: SignOptions | undefined): Promise<WriteResult> {
   let signed = false;
+  let bytes: Uint8Array | null = null;
   if (sign) {
-    bytes = signModule(elf, sign, input.path);
+    bytes = signModule(elfBytes(elf), sign, input.path);
     signed = true;
   }
-  if (dest === STDOUT) writeStdout(compress(bytes, input.compression, input.path));
-  else await writeModule(dest, bytes, { compression: input.compression });
+  if (dest === STDOUT) {
+    writeStdout(compress(bytes ?? elfBytes(elf), input.compression, input.path));
+  } else if (!bytes && input.compression === 'none') {
+    // Unchanged ranges go from the input's buffer straight to the file.
+    await writeFileAtomic(dest, elf.pieces);
+  } else {
+    await writeModule(dest, bytes ?? elfBytes(elf), { compression: input.compression });
+  }
   return { dest, signatureDropped: input.signature !== null && !signed, signed };
 }
 

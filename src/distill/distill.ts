@@ -93,10 +93,8 @@ export function distill(src: Btf): DistillResult {
     const nameOff = base.nameOff(id);
     if (!goesToBase(kind, nameOff !== 0)) continue;
     let nid: number;
-    if (kind === Kind.STRUCT || kind === Kind.UNION) {
-      nid = bb.addCompositeShell(kind, base.str(nameOff), base.sizeOrType(id));
-    } else if (kind === Kind.ENUM || kind === Kind.ENUM64) {
-      nid = bb.addEnumShell(base.str(nameOff), base.sizeOrType(id));
+    if (kind === Kind.STRUCT || kind === Kind.UNION || kind === Kind.ENUM || kind === Kind.ENUM64) {
+      nid = bb.addShellOf(base, id);
     } else {
       nid = bb.copyType(base.owner(id), id, strCache);
     }

@@ -8,7 +8,7 @@ import {
 } from '../btf/sections.js';
 import { isStandalone } from '../btf/standalone.js';
 import { validateBtf } from '../btf/validate.js';
-import { ElfFile, editElf, type ElfEdits } from '../elf/index.js';
+import { ElfFile, withElf, editElfPieces, type ElfEdits, type ElfPieces } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
 import { relocateSplit } from '../reconcile/module.js';
 import { distill } from './distill.js';
@@ -46,7 +46,10 @@ export interface DistillReport {
 }
 
 export interface DistillModuleResult {
-  elf: Uint8Array;
+  /** The rewritten module (joined from `pieces` on first use). */
+  readonly elf: Uint8Array;
+  /** The rewritten module as pieces over the input, for writing without a copy. */
+  pieces: ElfPieces;
   report: DistillReport;
 }
 
@@ -146,12 +149,11 @@ export function distillModule(elf: ElfFile, base: Btf, opts: DistillModuleOption
     const k = kindName(r.base.kind(id));
     baseKinds[k] = (baseKinds[k] ?? 0) + 1;
   }
-  return {
-    elf: editElf(elf, edits),
+  return withElf(editElfPieces(elf, edits), {
     report: {
       file, section, btfBefore, btfAfter: splitBytes.length, baseSize: baseBytes.length,
       moduleTypes, splitTypes: r.split.nrTypes, baseTypes: r.base.nrTypes, baseKinds,
       btfIdsSlots, btfIdsChanged, redone, mappedStandalone,
     },
-  };
+  });
 }

@@ -30,6 +30,7 @@ export interface ElfEdits {
 }
 
 const SHDR64 = 64;
+const EHDR64 = 64;
 
 function align(n: number, a: number): number {
   return a > 1 ? Math.ceil(n / a) * a : n;
@@ -46,30 +47,91 @@ function alignmentOf(raw: bigint, name: string, file: string | undefined): numbe
   return Number(raw);
 }
 
-class Out {
-  bytes: Uint8Array;
+/**
+ * A rewritten ELF file as pieces: views of the input for the unchanged
+ * ranges, and the new bytes. Written with writev, nothing of the input is
+ * copied; `elfBytes()` joins them when one buffer is needed.
+ */
+export interface ElfPieces {
+  pieces: Uint8Array[];
+  length: number;
+}
+
+/** The pieces joined into a new buffer. */
+export function elfBytes(p: ElfPieces): Uint8Array {
+  const out = new Uint8Array(p.length);
+  let at = 0;
+  for (const x of p.pieces) {
+    out.set(x, at);
+    at += x.length;
+  }
+  return out;
+}
+
+/**
+ * `rest` with the rewritten module as `pieces`, and as `elf`: the pieces
+ * joined into one buffer when `elf` is first read (never, when written with writev).
+ */
+export function withElf<T extends object>(pieces: ElfPieces, rest: T): T & { readonly elf: Uint8Array; pieces: ElfPieces } {
+  let joined: Uint8Array | null = null;
+  const o = Object.assign(rest, { pieces });
+  Object.defineProperty(o, 'elf', { get: () => (joined ??= elfBytes(pieces)), enumerable: true });
+  return o as T & { readonly elf: Uint8Array; pieces: ElfPieces };
+}
+
+/** A change to the input's bytes below its content end: `data` (or `len` zero bytes) at `at`. */
+interface Patch {
+  at: number;
+  data: Uint8Array | null;
   len: number;
-  constructor(init: Uint8Array, len: number, extra: number) {
-    this.bytes = new Uint8Array(len + extra + 4096);
-    this.bytes.set(init.subarray(0, len));
-    this.len = len;
+}
+
+/** New bytes after the input's content: appended pieces, each at its alignment. */
+class Tail {
+  readonly pieces: Uint8Array[] = [];
+  len: number;
+  constructor(start: number) {
+    this.len = start;
   }
   append(data: Uint8Array, alignment: number): number {
     const at = align(this.len, alignment);
-    const need = at + data.length;
-    if (need > this.bytes.length) {
-      const g = new Uint8Array(Math.max(need, this.bytes.length * 2));
-      g.set(this.bytes.subarray(0, this.len));
-      this.bytes = g;
-    }
-    this.bytes.fill(0, this.len, at);
-    this.bytes.set(data, at);
-    this.len = need;
+    if (at > this.len) this.pieces.push(new Uint8Array(at - this.len));
+    if (data.length) this.pieces.push(data);
+    this.len = at + data.length;
     return at;
   }
 }
 
+/** Unchanged ranges of `src` below `end` as views, with the patches laid over them. */
+function patchedPieces(src: Uint8Array, end: number, patches: Patch[]): Uint8Array[] {
+  const sorted = patches.filter((p) => p.len > 0).sort((x, y) => x.at - y.at);
+  const overlap = sorted.some((p, i) => i > 0 && p.at < sorted[i - 1]!.at + sorted[i - 1]!.len);
+  if (overlap) {
+    // Sections overlapping each other (hostile input): apply in order over a copy, as written.
+    const copy = src.slice(0, end);
+    for (const p of patches) {
+      if (p.data) copy.set(p.data.subarray(0, p.len), p.at);
+      else copy.fill(0, p.at, p.at + p.len);
+    }
+    return [copy];
+  }
+  const out: Uint8Array[] = [];
+  let pos = 0;
+  for (const p of sorted) {
+    if (p.at > pos) out.push(src.subarray(pos, p.at));
+    out.push(p.data ? p.data.subarray(0, p.len) : new Uint8Array(p.len));
+    pos = p.at + p.len;
+  }
+  if (pos < end) out.push(src.subarray(pos, end));
+  return out;
+}
+
 export function editElf(elf: ElfFile, edits: ElfEdits): Uint8Array {
+  return elfBytes(editElfPieces(elf, edits));
+}
+
+/** `editElf`, the result as pieces over the input (see ElfPieces). */
+export function editElfPieces(elf: ElfFile, edits: ElfEdits): ElfPieces {
   const file = elf.file;
   if (!elf.is64) throw new ModbtfError('E_ELF_CLASS', 'only ELF64 modules can be rewritten', { file });
   const le = elf.littleEndian;
@@ -93,7 +155,8 @@ export function editElf(elf: ElfFile, edits: ElfEdits): Uint8Array {
   // Start appending where the old section header table was, when it ends the file.
   const tableEnd = elf.shoff + nsec * SHDR64;
   const contentEnd = tableEnd >= elf.bytes.length ? elf.shoff : elf.bytes.length;
-  const out = new Out(elf.bytes, contentEnd, [...replace.values(), ...add.map((a) => a.data)].reduce((n, d) => n + d.length, 0) + (nsec + add.length) * SHDR64);
+  const out = new Tail(contentEnd);
+  const patches: Patch[] = [];
   // If the table was at the end, sections can no longer lie past contentEnd (they never do).
 
   for (const [name, data] of replace) {
@@ -102,12 +165,12 @@ export function editElf(elf: ElfFile, edits: ElfEdits): Uint8Array {
     let offset: number;
     if (data.length <= s.size && s.offset + s.size <= contentEnd) {
       offset = s.offset;
-      out.bytes.set(data, offset);
-      out.bytes.fill(0, offset + data.length, offset + s.size);
+      patches.push({ at: offset, data, len: data.length });
+      patches.push({ at: offset + data.length, data: null, len: s.size - data.length });
     } else {
       offset = out.append(data, alignmentOf(s.addralign, name, file));
       // The old bytes stay unreferenced in the file: clear them rather than leave stale BTF.
-      if (s.offset + s.size <= contentEnd) out.bytes.fill(0, s.offset, s.offset + s.size);
+      if (s.offset + s.size <= contentEnd) patches.push({ at: s.offset, data: null, len: s.size });
     }
     hdv(s.index).setBigUint64(24, BigInt(offset), le);
     hdv(s.index).setBigUint64(32, BigInt(data.length), le);
@@ -163,7 +226,7 @@ export function editElf(elf: ElfFile, edits: ElfEdits): Uint8Array {
   for (const name of remove) {
     const s = elf.section(name)!;
     if (s.index === elf.shstrndx) throw new ModbtfError('E_ELF_SECTION', 'cannot remove the section name table', { file, section: name });
-    if (s.type !== SHT_NOBITS && s.offset + s.size <= contentEnd) out.bytes.fill(0, s.offset, s.offset + s.size);
+    if (s.type !== SHT_NOBITS && s.offset + s.size <= contentEnd) patches.push({ at: s.offset, data: null, len: s.size });
     if (s.index >= keepOriginal) continue;
     headers[s.index] = new Uint8Array(SHDR64);
   }
@@ -189,9 +252,21 @@ export function editElf(elf: ElfFile, edits: ElfEdits): Uint8Array {
   const table = new Uint8Array(count * SHDR64);
   finalHeaders.forEach((h, i) => table.set(h, i * SHDR64));
   const shoff = out.append(table, 8);
-  const result = out.bytes.slice(0, out.len);
-  const rdv = new DataView(result.buffer);
-  rdv.setBigUint64(0x28, BigInt(shoff), le);
-  rdv.setUint16(0x3c, count, le);
-  return result;
+  const setHeader = (ehdr: Uint8Array): void => {
+    const hv = new DataView(ehdr.buffer, ehdr.byteOffset, ehdr.byteLength);
+    hv.setBigUint64(0x28, BigInt(shoff), le);
+    hv.setUint16(0x3c, count, le);
+  };
+  if (contentEnd < EHDR64) {
+    // A section table inside the ELF header (hostile input): patch the joined bytes.
+    const joined = elfBytes({ pieces: [...patchedPieces(elf.bytes, contentEnd, patches), ...out.pieces], length: out.len });
+    setHeader(joined);
+    return { pieces: [joined], length: out.len };
+  }
+  const ehdr = elf.bytes.slice(0, EHDR64);
+  setHeader(ehdr);
+  patches.push({ at: 0, data: ehdr, len: EHDR64 });
+  const pieces = patchedPieces(elf.bytes, contentEnd, patches);
+  pieces.push(...out.pieces);
+  return { pieces, length: out.len };
 }

@@ -1,8 +1,8 @@
 /** Atomic writes: temp file beside the target, fsync, rename; mode kept; input untouched on failure. */
 import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, fchmodSync, fsyncSync, lstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, fchmodSync, fsync, lstatSync, openSync, readdirSync, renameSync, rmSync, writeSync, writevSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { ModbtfError } from '../errors.js';
+import { ModbtfError, ioReason } from '../errors.js';
 import { compress, type Compression } from './compress.js';
 
 export interface WriteOptions {
@@ -16,9 +16,84 @@ export function setBeforeRenameHook(fn: ((tmp: string) => Promise<void> | void) 
   beforeRename = fn;
 }
 
-export async function writeFileAtomic(path: string, data: Uint8Array, opts: WriteOptions = {}): Promise<void> {
-  // Synchronous system calls: per module they are few and small, and a libuv round trip
-  // each would cost more than the calls themselves in batch runs.
+/** The temp file name of a write to `path` by process `pid`. */
+const tempName = (path: string, pid: number): string =>
+  join(dirname(path), `.${basename(path)}.modbtf-${pid}-${randomBytes(4).toString('hex')}.tmp`);
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Is process `pid` alive? (EPERM: alive, someone else's.) */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** fsync on libuv's thread pool: a batch's files are synced concurrently, not one after another. */
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+}
+
+/** Write all of `pieces` at the file's current position (writev, resumed after a short write). */
+function writeAll(fd: number, pieces: readonly Uint8Array[]): void {
+  let i = 0;
+  let skip = 0;
+  while (i < pieces.length) {
+    const batch = pieces.slice(i, i + 512).map((p, j) => (j === 0 && skip ? p.subarray(skip) : p));
+    let n = batch.length === 1 ? writeSync(fd, batch[0]!) : writevSync(fd, batch);
+    while (i < pieces.length && n >= pieces[i]!.length - skip) {
+      n -= pieces[i]!.length - skip;
+      skip = 0;
+      i++;
+    }
+    if (i < pieces.length) skip += n;
+  }
+}
+
+/**
+ * Remove the temp files earlier writes to `path` left behind when killed
+ * (`.NAME.modbtf-PID-XXXXXXXX.tmp` whose PID is no longer running). A file
+ * whose process is alive, or that cannot be checked, is left alone. Returns
+ * the names removed.
+ */
+export function removeStaleTemps(path: string): string[] {
+  const dir = dirname(path);
+  const re = new RegExp(`^\\.${escapeRe(basename(path))}\\.modbtf-(\\d+)-[0-9a-f]+\\.tmp$`);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = re.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
+    try {
+      const st = lstatSync(join(dir, name));
+      if (!st.isFile()) continue;
+      rmSync(join(dir, name));
+      removed.push(name);
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+  return removed;
+}
+
+/**
+ * Write `data` (one buffer, or pieces written in order) to `path` atomically: a temporary file
+ * beside it, written, fsync'd, then renamed over `path`, then the directory fsync'd.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | readonly Uint8Array[], opts: WriteOptions = {}): Promise<void> {
+  // Synchronous system calls except the fsyncs: per module they are few and small, and a libuv
+  // round trip each would cost more than the calls themselves. The fsyncs wait on the disk:
+  // they run on the thread pool, so a batch goes on with other modules meanwhile.
   const dir = dirname(path);
   let mode = opts.mode ?? 0o644;
   let owner: { uid: number; gid: number } | null = null;
@@ -34,15 +109,16 @@ export async function writeFileAtomic(path: string, data: Uint8Array, opts: Writ
     if (e instanceof ModbtfError) throw e;
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(path, e);
   }
-  const tmp = join(dir, `.${basename(path)}.modbtf-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  removeStaleTemps(path);
+  const tmp = tempName(path, process.pid);
   let created = false;
   try {
     const fd = openSync(tmp, 'wx', mode);
     created = true;
     try {
-      for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off);
+      writeAll(fd, data instanceof Uint8Array ? [data] : data);
       fchmodSync(fd, mode);
-      fsyncSync(fd);
+      await fsyncAsync(fd);
     } finally {
       closeSync(fd);
     }
@@ -58,7 +134,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, opts: Writ
     created = false;
     const dfd = openSync(dir, 'r');
     try {
-      fsyncSync(dfd);
+      await fsyncAsync(dfd);
     } catch {
       // some file systems cannot sync a directory
     } finally {
@@ -72,13 +148,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, opts: Writ
 }
 
 function ioError(path: string, e: unknown): ModbtfError {
-  const err = e as NodeJS.ErrnoException;
-  const reasons: Record<string, string> = {
-    ENOENT: 'directory does not exist', EACCES: 'permission denied', EROFS: 'read-only file system',
-    ENOSPC: 'no space left on device', EDQUOT: 'disk quota exceeded', EISDIR: 'is a directory', EPERM: 'operation not permitted',
-  };
-  const why = (err.code && reasons[err.code]) ?? err.message ?? String(e);
-  return new ModbtfError('E_WRITE', `cannot write: ${why}`, { file: path });
+  return new ModbtfError('E_WRITE', `cannot write: ${ioReason(e, { ENOENT: 'directory does not exist' })}`, { file: path });
 }
 
 export interface WriteModuleOptions {

@@ -6,7 +6,7 @@ import {
   baseSectionOf,
 } from '../btf/sections.js';
 import { validateBtf } from '../btf/validate.js';
-import { ElfFile, editElf, type ElfEdits } from '../elf/index.js';
+import { ElfFile, withElf, editElfPieces, type ElfEdits, type ElfPieces } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
 import { applyPlan, formatProblem, planRelocation, type RelocationProblem } from './relocate.js';
 import { dedupAgainstBase } from '../map/map.js';
@@ -109,7 +109,7 @@ export interface ReconcileReport {
 
 export type ReconcileModuleResult =
   | { status: 'not-distilled'; file?: string }
-  | { status: 'reconciled'; elf: Uint8Array; report: ReconcileReport };
+  | { status: 'reconciled'; readonly elf: Uint8Array; pieces: ElfPieces; report: ReconcileReport };
 
 export function reconcileModule(elf: ElfFile, target: Btf, opts: ReconcileOptions = {}): ReconcileModuleResult {
   const file = opts.file;
@@ -145,15 +145,14 @@ export function reconcileModule(elf: ElfFile, target: Btf, opts: ReconcileOption
     keep(SEC_SPLIT_MINIMAL, parts.split.toBytes());
     if (parts.ids) keep(SEC_BTF_IDS_MINIMAL, parts.ids);
   }
-  return {
-    status: 'reconciled',
-    elf: editElf(elf, { replace, add, remove }),
+  return withElf(editElfPieces(elf, { replace, add, remove }), {
+    status: 'reconciled' as const,
     report: {
       file, again: parts.reconciled, btfBefore, btfAfter: out.length, targetTypes: target.typeCount - 1,
       splitTypes: btf.nrTypes, distilledBaseTypes: parts.dist.nrTypes, btfIdsSlots: r.btfIdsSlots,
       stripped: !!opts.strip, dedup,
     },
-  };
+  });
 }
 
 export interface CheckResult {
