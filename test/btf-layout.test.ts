@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Btf, serializeSections } from '../src/btf/btf.js';
 import { dumpJson, dumpRaw } from '../src/btf/dump.js';
+import { dumpC } from '../src/btf/dumpc.js';
 import { Kind, defaultKindLayout, infoKind, infoKflag, infoVlen, makeInfo } from '../src/btf/kinds.js';
 import { validateBtf } from '../src/btf/validate.js';
 import { run } from '../src/cli/main.js';
@@ -360,6 +361,10 @@ describe('2026 BTF format: distill and reconcile against a base with a kind layo
         expect(sec(ElfFile.parse(dd.elf, m), '.BTF').equals(sec(ElfFile.parse(de.elf, m), '.BTF')), `${m} dedup`).toBe(true);
       }
     }
+  });
+
+  it('dump --format c leaves the unknown kinds out: the same header as from the plain base', () => {
+    expect(dumpC(modern)).toBe(dumpC(plain));
   });
 
   it('map: standalone module BTF maps onto the 2026-format base exactly as onto the plain one', async () => {
