@@ -1,5 +1,4 @@
 /** Atomic writes: temp file beside the target, fsync, rename; mode kept; input untouched on failure. */
-import { randomBytes } from 'node:crypto';
 import { chownSync, closeSync, fchmodSync, fsync, lstatSync, openSync, renameSync, rmSync, writeSync, writevSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ModbtfError } from '../errors.js';
@@ -14,6 +13,11 @@ export interface WriteOptions {
 let beforeRename: ((tmp: string) => Promise<void> | void) | null = null;
 export function setBeforeRenameHook(fn: ((tmp: string) => Promise<void> | void) | null): void {
   beforeRename = fn;
+}
+
+/** 8 hex digits for a temp name (exclusive create makes it safe; this only makes clashes rare). */
+function tempSuffix(): string {
+  return ((Math.random() * 2 ** 32) >>> 0).toString(16).padStart(8, '0');
 }
 
 /** fsync on libuv's thread pool: a batch's files are synced concurrently, not one after another. */
@@ -60,7 +64,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | readonly 
     if (e instanceof ModbtfError) throw e;
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(path, e);
   }
-  const tmp = join(dir, `.${basename(path)}.modbtf-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = join(dir, `.${basename(path)}.modbtf-${process.pid}-${tempSuffix()}.tmp`);
   let created = false;
   try {
     const fd = openSync(tmp, 'wx', mode);
