@@ -304,6 +304,9 @@ for (const x of side.workloads) {
 }
 for (const t of sideTargets) results.targets.push({ ...t, value: Number(t.value.toFixed(2)), limit: Number(t.limit.toFixed(2)), ok: t.value <= t.limit });
 
+const minCore = sideOnly ? null : await (await import('./bench/mincore.mjs')).benchMinCore({ root, corpusDir }); // min-core vs bpftool gen min_core_btf
+if (minCore) { rows.push(...minCore.rows.map(([w, a, b]) => [w, fmt(a), b === '' ? '' : fmt(b)])); results.minCore = minCore.results; for (const t of minCore.targets) target(t.name, t.value, t.limit); }
+
 console.log(`\nmodbtf benchmark — ${results.machine.cpus} x ${results.machine.model}, ${results.machine.memGiB} GiB, node ${process.version}\n`);
 console.log('| what | median ms | min ms |\n|---|---:|---:|');
 for (const r of rows) console.log(`| ${r[0]} | ${r[1]} | ${r[2]} |`);
@@ -313,6 +316,9 @@ for (const x of side.workloads) {
   const f = (v, d = 0) => (v === null ? '-' : v.toFixed(d));
   console.log(`| ${x.workload} | ${x.op} | ${f(x.modbtfMs)} | ${f(x.refMs)} | ${f(x.ratio, 2)} | ${f(x.nodeMs)} | ${f(x.modbtfRssMB)} | ${f(x.refRssMB)} |`);
 }
+// dump --format c side by side with bpftool (scripts/bench/dumpc.mjs prints its own table)
+const dumpc = (await import('./bench/dumpc.mjs')).benchDumpC({ root, corpusDir });
+results.dumpC = dumpc.workloads; results.targets.push(...dumpc.targets);
 console.log('\n| target | measured | limit | |\n|---|---:|---:|---|');
 for (const t of results.targets) console.log(`| ${t.name} | ${t.value} | ${t.limit} | ${t.ok ? 'ok' : 'MISSED'} |`);
 mkdirSync(join(root, 'bench-results'), { recursive: true });

@@ -23,6 +23,7 @@ export type ModbtfErrorCode =
   | 'E_ELF_SECTION'
   | 'E_NO_BTF'
   | 'E_DECOMPRESS'
+  | 'E_TOO_LARGE'
   | 'E_COMPRESS'
   | 'E_SIGNATURE'
   | 'E_NOT_SPLIT'
@@ -86,4 +87,21 @@ export function withLocation<T>(where: ErrorLocation, fn: () => T): T {
     if (e instanceof ModbtfError) throw e.at(where);
     throw e;
   }
+}
+
+const IO_REASONS: Record<string, string> = {
+  ENOENT: 'no such file or directory', EACCES: 'permission denied', EPERM: 'operation not permitted',
+  EROFS: 'read-only file system', ENOSPC: 'no space left on device', EDQUOT: 'disk quota exceeded',
+  EISDIR: 'is a directory', ENOTDIR: 'a path component is not a directory', ELOOP: 'too many levels of symbolic links',
+  EIO: 'input/output error', ENXIO: 'no such device or address', EFBIG: 'file too large', EPIPE: 'the reader closed it',
+  EMFILE: 'too many open files', ENFILE: 'too many open files', ENAMETOOLONG: 'file name too long', EBADF: 'bad file descriptor',
+  EAGAIN: 'resource temporarily unavailable', EINVAL: 'invalid argument', EXDEV: 'not on the same file system', EBUSY: 'device or resource busy',
+};
+
+/** A system call's failure in words (`no space left on device`), never Node's own message text. */
+export function ioReason(e: unknown, overrides: Record<string, string> = {}): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code && overrides[code]) return overrides[code]!;
+  if (code && IO_REASONS[code]) return IO_REASONS[code]!;
+  return code ? `system error ${code}` : 'unknown error';
 }

@@ -80,7 +80,7 @@ describe('batch isolation', () => {
     const r = await modbtf('distill', '-B', VMLINUX, good[0]!, bad, good[1]!, good[2]!);
     expect(r.code).toBe(1);
     expect(r.out.length).toBe(3);
-    expect(r.err.filter((l) => l.includes('broken'))).toEqual([`modbtf: ${bad}: xz data does not decompress: ${r.err.find((l) => l.includes('broken'))!.split('decompress: ')[1]}`]);
+    expect(r.err.filter((l) => l.includes('broken'))).toEqual([`modbtf: ${bad}: truncated xz data`]);
     for (const f of good) {
       const i = await modbtf('inspect', '--json', f);
       expect(JSON.parse(i.out[0]!).state).toBe('distilled');

@@ -219,6 +219,15 @@ describe.skipIf(!haveZstd)('s390x images (zstd kernel behind the decompressor)',
     expect(r.btf!.equals(btf)).toBe(true);
   });
 
+  it('crafted: thousands of well-formed xz stream headers and footers, no kernel: refused, not ground through', async () => {
+    // A valid xz stream header (check type CRC32: flags 00 01, CRC32 of those) then "YZ", over and over.
+    const unit = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0x00, 0x01, 0x69, 0x22, 0xde, 0x36, 0x59, 0x5a, 0, 0]);
+    const img = withDecompressor(head, [0x28, 0xb5, 0x2f, 0xfd], Buffer.concat(Array.from({ length: 40000 }, () => unit)), 0);
+    expect(xzStreamEnd(img, 0x11000)).toBe(-1);
+    const r = await extracted('s390x-crafted', img);
+    expect(r.err).toEqual([`modbtf: ${r.path}: s390x image: no compressed kernel found (looked for zstd frames, xz streams and gzip members)`]);
+  });
+
   it('no compressed kernel: named', async () => {
     const r = await extracted('s390x-empty', withDecompressor(head, [0x28, 0xb5, 0x2f, 0xfd], new Uint8Array(64), 0));
     expect(r.err).toEqual([`modbtf: ${r.path}: s390x image: no compressed kernel found (looked for zstd frames, xz streams and gzip members)`]);

@@ -136,8 +136,8 @@ describe('errors: one line naming the file, exit codes', () => {
     ['a text file', () => Buffer.from('hello\n'), 'not an ELF file, raw BTF, or compressed module'],
     ['a truncated ELF', () => readFileSync(join(tmp, 'crc7.plain.ko')).subarray(0, 40), 'truncated ELF header (40 bytes)'],
     ['an ELF whose sections run past the end', () => readFileSync(join(tmp, 'crc7.plain.ko')).subarray(0, 3000), 'section header table at offset'],
-    ['xz data that does not decompress', () => Buffer.concat([readFileSync(mod('crc7')).subarray(0, 200), Buffer.alloc(50)]), 'xz data does not decompress'],
-    ['gzip data that does not decompress', () => Buffer.concat([gzipSync(Buffer.from('x'.repeat(1000))).subarray(0, 12), Buffer.alloc(20, 1)]), 'gzip data does not decompress'],
+    ['xz data that does not decompress', () => Buffer.concat([readFileSync(mod('crc7')).subarray(0, 200), Buffer.alloc(50)]), 'corrupt xz data'],
+    ['gzip data that does not decompress', () => Buffer.concat([gzipSync(Buffer.from('x'.repeat(1000))).subarray(0, 12), Buffer.alloc(20, 1)]), 'truncated gzip data'],
     ['a bad signature trailer', () => Buffer.concat([readFileSync(join(tmp, 'crc7.plain.ko')).subarray(0, 100), Buffer.from([0, 0, 2, 0, 0, 0, 0, 0, 0x7f, 0, 0, 0]), Buffer.from('~Module signature appended~\n')]), 'module signature claims 2130706432 bytes, more than the 100 bytes before it'],
     ['an ELF32 file', () => { const b = Buffer.from(readFileSync(join(tmp, 'crc7.plain.ko'))); b[4] = 1; return b; }, "32-bit ELF is not supported: modbtf reads 64-bit kernels' modules and vmlinux"],
   ];
@@ -164,7 +164,7 @@ describe('errors: one line naming the file, exit codes', () => {
     const cases: [string, Buffer, string][] = [
       ['truncated', Buffer.from([0x9f, 0xeb, 1, 0, 24, 0, 0, 0, 0, 0]), 'truncated BTF header (hdr_len 24, 10 bytes)'],
       ['hdrlen', (() => { const b = Buffer.from(gold('crc7', 'base.raw')); b[4] = 16; return b; })(), 'BTF hdr_len 16 is less than 24'],
-      ['kind', (() => { const b = Buffer.from(gold('crc7', 'base.raw')); b[24 + 7] = 0x1d; return b; })(), 'type [1]: unknown BTF kind 29'],
+      ['kind', (() => { const b = Buffer.from(gold('crc7', 'base.raw')); b[24 + 7] = 0x1d; return b; })(), 'type [1]: unknown BTF kind 29 (no kind layout section to size it)'],
       ['vlen', (() => { const b = Buffer.from(gold('crc7', 'base.raw')); b.writeUInt32LE(0x04000fff, 24 + 3 * 16 + 4); return b; })(), 'type [4]: STRUCT with vlen 4095 runs past the end of the type section'],
       ['typeid', (() => { const b = Buffer.from(gold('crc7', 'split.raw')); b.writeUInt32LE(999, 24 + 8); return b; })(), 'type [5]: CONST refers to type id 999, out of range (last id 16)'],
       ['split', Buffer.from(gold('crc7', 'split.raw')), 'string section does not start with a NUL byte (split BTF? pass --base)'],

@@ -15,26 +15,47 @@ if (!haveCorpus) {
 export const corpus = (...p: string[]): string => resolve(corpusDir, ...p);
 export const fixture = (...p: string[]): string => resolve(fixturesDir, ...p);
 
-/** Little-endian raw BTF from hand-written u32 records and a string table. */
-export function rawBtf(records: number[][], strings: string[], opts: { le?: boolean; hdrLen?: number } = {}): Uint8Array {
+/**
+ * Raw BTF (little-endian unless `le: false`) from hand-written u32 records and
+ * a string table. With `layout` ([info_sz, elem_sz, flags] per kind), the
+ * 2026 format: a header of at least 32 bytes and a kind layout section
+ * between the types and the strings.
+ */
+export function rawBtf(records: number[][], strings: string[], opts: { le?: boolean; hdrLen?: number; layout?: number[][] } = {}): Uint8Array {
   const le = opts.le ?? true;
-  const hdrLen = opts.hdrLen ?? 24;
+  const hdrLen = opts.hdrLen ?? (opts.layout ? 32 : 24);
   const words = records.flat();
   const typeLen = words.length * 4;
+  const layLen = (opts.layout?.length ?? 0) * 4;
   const str = Buffer.from(strings.map((s) => `${s}\0`).join(''), 'latin1');
-  const out = new Uint8Array(hdrLen + typeLen + str.length);
+  const out = new Uint8Array(hdrLen + typeLen + layLen + str.length);
   const dv = new DataView(out.buffer);
   dv.setUint16(0, 0xeb9f, le);
   out[2] = 1;
   dv.setUint32(4, hdrLen, le);
   dv.setUint32(8, 0, le);
   dv.setUint32(12, typeLen, le);
-  dv.setUint32(16, typeLen, le);
+  dv.setUint32(16, typeLen + layLen, le);
   dv.setUint32(20, str.length, le);
+  if (opts.layout) {
+    dv.setUint32(24, typeLen, le);
+    dv.setUint32(28, layLen, le);
+    opts.layout.forEach(([infoSz, elemSz, flags], k) => {
+      out[hdrLen + typeLen + k * 4] = infoSz!;
+      out[hdrLen + typeLen + k * 4 + 1] = elemSz!;
+      dv.setUint16(hdrLen + typeLen + k * 4 + 2, flags ?? 0, le);
+    });
+  }
   words.forEach((w, i) => dv.setUint32(hdrLen + i * 4, w >>> 0, le));
-  out.set(str, hdrLen + typeLen);
+  out.set(str, hdrLen + typeLen + layLen);
   return out;
 }
+
+/** The kind layout libbpf master writes (kinds 0-19), as rawBtf's `layout`. */
+export const LIBBPF_LAYOUT: number[][] = [
+  [0, 0, 0], [4, 0, 0], [0, 0, 0], [12, 0, 0], [0, 12, 0], [0, 12, 0], [0, 8, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0],
+  [0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 8, 0], [4, 0, 0], [0, 12, 0], [0, 0, 0], [4, 0, 0], [0, 0, 0], [0, 12, 0],
+];
 
 /** btf_type info word. */
 export const info = (kind: number, vlen = 0, kflag = false): number => ((kflag ? 0x80000000 : 0) | (kind << 24) | vlen) >>> 0;

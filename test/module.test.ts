@@ -99,7 +99,7 @@ describe.skipIf(!haveLz4)('lz4 legacy frames (CONFIG_KERNEL_LZ4 payloads)', () =
     expect(Buffer.from(lz4LegacyDecompress(enc, data.length)).equals(data)).toBe(true);
     const bad = enc.slice();
     bad.fill(0xff, 8, 40);
-    expect(() => lz4LegacyDecompress(bad, data.length, 'x')).toThrow('lz4 data does not decompress: corrupt block');
+    expect(() => lz4LegacyDecompress(bad, data.length, 'x')).toThrow('corrupt lz4 data');
   });
 });
 

@@ -5,7 +5,7 @@
  * keep the object's bytes in the program's `.rodata`).
  */
 import { Btf } from '../btf/btf.js';
-import { ElfFile, SHT_NOBITS, SHT_NULL, SHT_PROGBITS, isElf } from '../elf/elf.js';
+import { SHN_XINDEX, SHT_NOBITS, SHT_NULL, isElf } from '../elf/elf.js';
 import { ModbtfError, type ErrorLocation } from '../errors.js';
 
 export const EM_BPF = 247;
@@ -97,11 +97,91 @@ export interface BtfExt {
   coreRelos: ExtSection<CoreRelo>[];
 }
 
+export interface BpfSection {
+  index: number;
+  name: string;
+  type: number;
+  offset: number;
+  size: number;
+}
+
+/**
+ * The section table of a BPF object (ELF64, either byte order), read straight
+ * from the header bytes: a BPF object needs nothing more, and this is cheap
+ * enough to do for every object of a large batch.
+ */
+export class BpfElf {
+  readonly littleEndian: boolean;
+  readonly machine: number;
+  readonly sections: BpfSection[] = [];
+  private readonly byName = new Map<string, BpfSection>();
+
+  constructor(readonly bytes: Uint8Array, file?: string) {
+    const fail = (msg: string): never => {
+      throw new ModbtfError('E_ELF', msg, { file });
+    };
+    if (!isElf(bytes)) fail('not an ELF file');
+    if (bytes.length < 64) fail(`truncated ELF header (${bytes.length} bytes)`);
+    if (bytes[4] !== 2) {
+      if (bytes[4] === 1) throw new ModbtfError('E_ELF_CLASS', '32-bit ELF: BPF objects are 64-bit ELF', { file });
+      fail(`invalid ELF class ${bytes[4]}`);
+    }
+    if (bytes[5] !== 1 && bytes[5] !== 2) fail(`invalid ELF data encoding ${bytes[5]}`);
+    const le = bytes[5] === 1;
+    this.littleEndian = le;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.machine = dv.getUint16(18, le);
+    const shoff = dv.getBigUint64(0x28, le);
+    const shentsize = dv.getUint16(0x3a, le);
+    let shnum = dv.getUint16(0x3c, le);
+    let shstrndx = dv.getUint16(0x3e, le);
+    if (shoff === 0n) fail('no section header table');
+    if (shentsize !== 64) fail(`section header size ${shentsize}, expected 64`);
+    const len = BigInt(bytes.length);
+    if (shoff + 64n > len) fail(`section header table at offset ${shoff} is past the end of the file (${bytes.length} bytes)`);
+    const so = Number(shoff);
+    if (shnum === 0) shnum = Number(dv.getBigUint64(so + 32, le));
+    if (shstrndx === SHN_XINDEX) shstrndx = dv.getUint32(so + 40, le);
+    if (shoff + BigInt(shnum) * 64n > len) fail(`section header table (${shnum} entries at offset ${shoff}) runs past the end of the file (${bytes.length} bytes)`);
+    if (shstrndx >= shnum) fail(`section name table index ${shstrndx} is out of range (${shnum} sections)`);
+    const raw: { nameOff: number; type: number; offset: bigint; size: bigint }[] = [];
+    for (let i = 0; i < shnum; i++) {
+      const h = so + i * 64;
+      raw.push({ nameOff: dv.getUint32(h, le), type: dv.getUint32(h + 4, le), offset: dv.getBigUint64(h + 24, le), size: dv.getBigUint64(h + 32, le) });
+    }
+    const str = raw[shstrndx]!;
+    if (str.offset + str.size > len) fail(`section name table runs past the end of the file (${bytes.length} bytes)`);
+    const strStart = Number(str.offset);
+    const strEnd = strStart + Number(str.size);
+    raw.forEach((r, i) => {
+      if (r.nameOff >= str.size && r.nameOff !== 0) fail(`section [${i}] name offset ${r.nameOff} is outside the section name table`);
+      let e = strStart + r.nameOff;
+      while (e < strEnd && bytes[e] !== 0) e++;
+      const name = Buffer.from(bytes.buffer, bytes.byteOffset + strStart + r.nameOff, e - strStart - r.nameOff).toString('latin1');
+      if (r.type !== SHT_NOBITS && r.type !== SHT_NULL && r.offset + r.size > len) {
+        throw new ModbtfError('E_ELF_SECTION', `section [${i}] ${name || '(unnamed)'} [${r.offset}, ${r.offset + r.size}) runs past the end of the file (${bytes.length} bytes)`, { file, section: name || `[${i}]` });
+      }
+      const sec: BpfSection = { index: i, name, type: r.type, offset: Number(r.offset), size: Number(r.size) };
+      this.sections.push(sec);
+      if (name && !this.byName.has(name)) this.byName.set(name, sec);
+    });
+  }
+
+  section(name: string): BpfSection | undefined {
+    return this.byName.get(name);
+  }
+
+  data(sec: BpfSection): Uint8Array {
+    if (sec.type === SHT_NOBITS || sec.type === SHT_NULL) return new Uint8Array(0);
+    return this.bytes.subarray(sec.offset, sec.offset + sec.size);
+  }
+}
+
 export interface BpfObject {
   /** Name used in messages: the file, or `file@0xOFFSET` for an embedded object. */
   name: string;
   bytes: Uint8Array;
-  elf: ElfFile;
+  elf: BpfElf;
   littleEndian: boolean;
   btf: Btf;
   /** null when the object has no .BTF.ext. */
@@ -186,7 +266,7 @@ export function parseBtfExt(data: Uint8Array, btf: Btf, where: ErrorLocation = {
 
 /** Read a BPF object file (ELF, e_machine 247, either byte order). */
 export function readBpfObject(bytes: Uint8Array, name: string): BpfObject {
-  const elf = ElfFile.parse(bytes, name);
+  const elf = new BpfElf(bytes, name);
   if (elf.machine !== EM_BPF) {
     throw new ModbtfError('E_ELF_MACHINE', `not a BPF object (ELF machine ${elf.machine}, expected ${EM_BPF})`, { file: name });
   }
@@ -242,46 +322,55 @@ function bpfElfSize(buf: Uint8Array, at: number, end: number): number {
 }
 
 /**
- * Find BPF objects embedded in `buf`. For an ELF host, the data of its
- * PROGBITS sections is scanned (skeletons keep objects in `.rodata`); other
- * input is scanned whole. Each hit's ELF header and section table are checked,
- * which gives the object's size; the scan resumes after it.
+ * Find BPF objects embedded in `buf` (skeletons keep them in `.rodata`; any
+ * place is found). Each hit of the ELF magic is checked as a BPF ELF header
+ * with a section table and sections inside the buffer, which gives the
+ * object's size; the scan resumes after it.
  */
 export function findEmbeddedBpfObjects(buf: Uint8Array): EmbeddedObject[] {
-  const ranges: { start: number; end: number; section?: string }[] = [];
-  let host: ElfFile | null = null;
-  if (isElf(buf)) {
-    try {
-      host = ElfFile.parse(buf);
-    } catch {
-      host = null;
-    }
-  }
-  if (host) {
-    for (const s of host.sections) {
-      if (s.type === SHT_PROGBITS && s.size > 0) ranges.push({ start: s.offset, end: s.offset + s.size, section: s.name });
-    }
-  } else {
-    ranges.push({ start: 0, end: buf.length });
-  }
   const found: EmbeddedObject[] = [];
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const magic = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
-  for (const r of ranges) {
-    let p = r.start;
-    while (p < r.end) {
-      const at = b.indexOf(magic, p);
-      if (at < 0 || at >= r.end) break;
-      const size = bpfElfSize(buf, at, r.end);
-      if (size > 0) {
-        found.push({ offset: at, size, section: r.section, bytes: buf.subarray(at, at + size) });
-        p = at + size;
-      } else {
-        p = at + 1;
-      }
+  // The host's own header (offset 0) is skipped: an object file is read as itself, not as embedded.
+  let p = isElf(buf) ? 1 : 0;
+  while (p < buf.length) {
+    const at = b.indexOf(magic, p);
+    if (at < 0) break;
+    const size = bpfElfSize(buf, at, buf.length);
+    if (size > 0) {
+      found.push({ offset: at, size, section: hostSectionAt(buf, at), bytes: buf.subarray(at, at + size) });
+      p = at + size;
+    } else {
+      p = at + 1;
     }
   }
   return found;
+}
+
+/** Name of the section of a 64-bit ELF host holding file offset `at` (read from the raw headers). */
+function hostSectionAt(buf: Uint8Array, at: number): string | undefined {
+  if (!isElf(buf) || buf.length < 64 || buf[4] !== 2 || (buf[5] !== 1 && buf[5] !== 2)) return undefined;
+  const le = buf[5] === 1;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const shoff = Number(dv.getBigUint64(0x28, le));
+  const shnum = dv.getUint16(0x3c, le);
+  const shstrndx = dv.getUint16(0x3e, le);
+  if (dv.getUint16(0x3a, le) !== 64 || shoff + shnum * 64 > buf.length || shstrndx >= shnum) return undefined;
+  const strOff = Number(dv.getBigUint64(shoff + shstrndx * 64 + 24, le));
+  for (let i = 0; i < shnum; i++) {
+    const h = shoff + i * 64;
+    const type = dv.getUint32(h + 4, le);
+    if (type === SHT_NOBITS || type === SHT_NULL) continue;
+    const off = Number(dv.getBigUint64(h + 24, le));
+    const size = Number(dv.getBigUint64(h + 32, le));
+    if (at >= off && at < off + size) {
+      const n = strOff + dv.getUint32(h, le);
+      if (n >= buf.length) return undefined;
+      const end = buf.indexOf(0, n);
+      return Buffer.from(buf.buffer, buf.byteOffset + n, (end < 0 ? buf.length : end) - n).toString('latin1');
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -5,8 +5,8 @@
  */
 import { ModbtfError, type ErrorLocation } from '../errors.js';
 import {
-  BTF_HEADER_LEN, BTF_MAGIC, BTF_VERSION, FIXED_SIZE, KIND_MAX, LAYOUT, MEMBER_SIZE,
-  Kind, kindName,
+  BTF_HEADER_LEN, BTF_HEADER_LEN_LAYOUT, BTF_LAYOUT_ENTRY, BTF_MAGIC, BTF_MAX_KIND, BTF_MAX_VLEN,
+  BTF_VERSION, FIXED_SIZE, LAYOUT, MEMBER_SIZE, Kind, isKnownKind, kindName,
 } from './kinds.js';
 import { StrIndex, hashBytes } from './strindex.js';
 
@@ -30,6 +30,64 @@ export interface BtfHeader {
   typeLen: number;
   strOff: number;
   strLen: number;
+  /** Kind layout section (2026 header, hdr_len >= 32); both 0 when there is none. */
+  layoutOff: number;
+  layoutLen: number;
+}
+
+/** One entry of the kind layout section (`struct btf_layout`). */
+export interface KindLayoutEntry {
+  /** Bytes after the common 12-byte record. */
+  infoSz: number;
+  /** Bytes per vlen entry. */
+  elemSz: number;
+  flags: number;
+}
+
+/**
+ * Record size per kind: `fixed[kind]` (12 + info_sz; 0 when the kind cannot be
+ * sized) plus vlen x `member[kind]`. Kinds modbtf knows use its own table,
+ * whatever the layout says (as libbpf does); the others the layout's entry.
+ */
+interface KindSizes {
+  fixed: Uint16Array;
+  member: Uint16Array;
+  /** The layout the unknown kinds were sized from (null: none). */
+  layout: Uint8Array | null;
+  /** Split BTF parsed without its base (whose layout would size its unknown kinds). */
+  detached?: boolean;
+}
+
+function kindSizes(layout: Uint8Array | null): KindSizes {
+  const fixed = new Uint16Array(BTF_MAX_KIND + 1);
+  const member = new Uint16Array(BTF_MAX_KIND + 1);
+  fixed.set(FIXED_SIZE);
+  member.set(MEMBER_SIZE);
+  if (layout) {
+    const n = Math.min(layout.length / BTF_LAYOUT_ENTRY, BTF_MAX_KIND + 1);
+    for (let k = 0; k < n; k++) {
+      if (isKnownKind(k)) continue;
+      const infoSz = layout[k * BTF_LAYOUT_ENTRY]!;
+      const elemSz = layout[k * BTF_LAYOUT_ENTRY + 1]!;
+      if (infoSz % 4 !== 0 || elemSz % 4 !== 0) continue;
+      fixed[k] = 12 + infoSz;
+      member[k] = elemSz;
+    }
+  }
+  return { fixed, member, layout };
+}
+
+const NO_LAYOUT_SIZES = kindSizes(null);
+
+/** Why a record of `kind` cannot be sized, for the error message. */
+function unsizedReason(kind: number, sizes: KindSizes): string {
+  const l = sizes.layout;
+  if (!l) return `unknown BTF kind ${kind} (no kind layout section to size it${sizes.detached ? '; split BTF uses its base\'s, not at hand here' : ''})`;
+  const n = l.length / BTF_LAYOUT_ENTRY;
+  if (kind >= n) return `unknown BTF kind ${kind} (the kind layout section describes kinds 0-${n - 1} only)`;
+  const infoSz = l[kind * BTF_LAYOUT_ENTRY]!;
+  const elemSz = l[kind * BTF_LAYOUT_ENTRY + 1]!;
+  return `unknown BTF kind ${kind}: its kind layout entry (info_sz ${infoSz}, elem_sz ${elemSz}) is not in 4-byte units`;
 }
 
 const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
@@ -58,6 +116,10 @@ export class Btf {
   /** Byte offset in `types` of the record of type `startId + i`. */
   readonly offsets: Uint32Array;
   readonly header: BtfHeader;
+  /** This BTF's own kind layout section (a view; null when it has none). */
+  readonly layout: Uint8Array | null;
+  /** First own type id of a kind modbtf does not know (sized from a layout), 0 if none. */
+  readonly firstUnknownKind: number;
   readonly where: ErrorLocation;
   /** DataView over `types`. */
   readonly dv: DataView;
@@ -66,9 +128,11 @@ export class Btf {
 
   private constructor(
     header: BtfHeader, types: Uint8Array, strings: Uint8Array, offsets: Uint32Array,
-    le: boolean, base: Btf | null, where: ErrorLocation,
+    le: boolean, base: Btf | null, where: ErrorLocation, layout: Uint8Array | null, firstUnknownKind: number,
   ) {
     this.header = header;
+    this.layout = layout;
+    this.firstUnknownKind = firstUnknownKind;
     this.types = types;
     this.strings = strings;
     this.offsets = offsets;
@@ -109,13 +173,16 @@ export class Btf {
     if (raw.length < BTF_HEADER_LEN || hdrLen > raw.length) {
       fail('E_BTF_TRUNCATED', `truncated BTF header (hdr_len ${hdrLen}, ${raw.length} bytes)`);
     }
-    for (let i = BTF_HEADER_LEN; i < hdrLen; i++) {
+    for (let i = BTF_HEADER_LEN_LAYOUT; i < hdrLen; i++) {
       if (raw[i] !== 0) fail('E_BTF_HEADER', `unsupported BTF header: non-zero byte at offset ${i} past the known fields`);
     }
+    // A header shorter than 32 bytes has no layout fields (libbpf reads what hdr_len covers).
     const header: BtfHeader = {
       magic: BTF_MAGIC, version, flags, hdrLen,
       typeOff: dv.getUint32(8, le), typeLen: dv.getUint32(12, le),
       strOff: dv.getUint32(16, le), strLen: dv.getUint32(20, le),
+      layoutOff: hdrLen >= 28 ? dv.getUint32(24, le) : 0,
+      layoutLen: hdrLen >= BTF_HEADER_LEN_LAYOUT ? dv.getUint32(28, le) : 0,
     };
     const dataLen = raw.length - hdrLen;
     const { typeOff, typeLen, strOff, strLen } = header;
@@ -129,6 +196,7 @@ export class Btf {
     if (typeOff < strOff ? typeOff + typeLen > strOff : strOff + strLen > typeOff) {
       if (typeLen !== 0 && strLen !== 0) fail('E_BTF_HEADER', 'type and string sections overlap');
     }
+    const layout = parseLayoutSection(raw, header, dataLen, fail);
     const types = raw.subarray(hdrLen + typeOff, hdrLen + typeOff + typeLen);
     const strings = raw.subarray(hdrLen + strOff, hdrLen + strOff + strLen);
     const baseless = !base && !opts.detached;
@@ -141,26 +209,70 @@ export class Btf {
           ? 'string section does not start with a NUL byte'
           : 'string section does not end with a NUL byte', where);
     }
-    const offsets = indexTypes(types, le, base ? base.typeCount : 1, where);
-    return new Btf(header, types, strings, offsets, le, base, where);
+    // Split BTF without a layout of its own sizes unknown kinds by its base's (as libbpf does).
+    let sizes = sizesFor(layout ?? base?.layout ?? null);
+    if (opts.detached && !layout) sizes = { ...sizes, detached: true };
+    const { offsets, firstUnknown } = indexTypes(types, le, base ? base.typeCount : 1, where, sizes);
+    return new Btf(header, types, strings, offsets, le, base, where, layout, firstUnknown);
   }
 
-  /** A new Btf over replacement sections (same byte order and base). */
-  static fromSections(types: Uint8Array, strings: Uint8Array, le: boolean, base: Btf | null, where: ErrorLocation = {}, hdrLen = BTF_HEADER_LEN): Btf {
+  /**
+   * A new Btf over replacement sections (same byte order and base): header,
+   * types, then the kind layout section if `layout` is given (the header
+   * then at least 32 bytes), then strings.
+   */
+  static fromSections(
+    types: Uint8Array, strings: Uint8Array, le: boolean, base: Btf | null, where: ErrorLocation = {},
+    hdrLen = BTF_HEADER_LEN, layout: Uint8Array | null = null,
+  ): Btf {
+    const lay = layout && layout.length ? layout : null;
+    const len = lay ? Math.max(hdrLen, BTF_HEADER_LEN_LAYOUT) : hdrLen;
+    const layLen = lay ? lay.length : 0;
     const header: BtfHeader = {
-      magic: BTF_MAGIC, version: BTF_VERSION, flags: 0, hdrLen,
-      typeOff: 0, typeLen: types.length, strOff: types.length, strLen: strings.length,
+      magic: BTF_MAGIC, version: BTF_VERSION, flags: 0, hdrLen: len,
+      typeOff: 0, typeLen: types.length, strOff: types.length + layLen, strLen: strings.length,
+      layoutOff: lay ? types.length : 0, layoutLen: layLen,
     };
-    const offsets = indexTypes(types, le, base ? base.typeCount : 1, where);
-    return new Btf(header, types, strings, offsets, le, base, where);
+    const sizes = sizesFor(lay ?? base?.layout ?? null);
+    const { offsets, firstUnknown } = indexTypes(types, le, base ? base.typeCount : 1, where, sizes);
+    return new Btf(header, types, strings, offsets, le, base, where, lay, firstUnknown);
   }
 
   /**
    * Serialize: header (as long as the source's, extra bytes zero, as libbpf
-   * keeps it), type section, string section, in this BTF's byte order.
+   * keeps it), type section, kind layout section (if this BTF has one),
+   * string section, in this BTF's byte order.
    */
   toBytes(): Uint8Array {
-    return serializeSections(this.types, this.strings, this.littleEndian, this.header.hdrLen);
+    return serializeSections(this.types, this.strings, this.littleEndian, this.header.hdrLen, this.layout);
+  }
+
+  /** The entries of this BTF's own kind layout section (empty when it has none). */
+  layoutEntries(): KindLayoutEntry[] {
+    const l = this.layout;
+    if (!l) return [];
+    const dv = new DataView(l.buffer, l.byteOffset, l.byteLength);
+    const out: KindLayoutEntry[] = [];
+    for (let p = 0; p + BTF_LAYOUT_ENTRY <= l.length; p += BTF_LAYOUT_ENTRY) {
+      out.push({ infoSz: l[p]!, elemSz: l[p + 1]!, flags: dv.getUint16(p + 2, this.littleEndian) });
+    }
+    return out;
+  }
+
+  /**
+   * Throw E_BTF_KIND naming the first own type of a kind modbtf does not know:
+   * its size comes from the kind layout section, but not which of its fields
+   * are type ids or string offsets, so it cannot be rewritten. `action` says
+   * what could not be done ("distill it").
+   */
+  requireKnownKinds(action: string): void {
+    const id = this.firstUnknownKind;
+    if (id !== 0) throw this.unknownKindError(id, this.kind(id), action);
+  }
+
+  private unknownKindError(id: number, kind: number, action: string): ModbtfError {
+    return this.error('E_BTF_KIND',
+      `BTF kind ${kind} is unknown to modbtf: cannot ${action} (the kind layout section gives its size, not which of its fields are type ids or strings)`, id);
   }
 
   isSplit(): boolean {
@@ -196,11 +308,11 @@ export class Btf {
   }
 
   kind(id: number): number {
-    return (this.info(id) >>> 24) & 0x1f;
+    return (this.info(id) >>> 24) & BTF_MAX_KIND;
   }
 
   vlen(id: number): number {
-    return this.info(id) & 0xffff;
+    return this.info(id) & BTF_MAX_VLEN;
   }
 
   kflag(id: number): boolean {
@@ -304,11 +416,12 @@ export class Btf {
   forEachIdField(id: number, fn: (pos: number) => void): void {
     const o = this.off(id);
     const info = this.dv.getUint32(o + 4, this.littleEndian);
-    const l = LAYOUT[(info >>> 24) & 0x1f]!;
+    const l = LAYOUT[(info >>> 24) & BTF_MAX_KIND];
+    if (!l) throw this.unknownKindError(id, (info >>> 24) & BTF_MAX_KIND, 'follow its type references');
     if (l.typeIsId) fn(o + 8);
     for (const e of l.extraIds) fn(o + e);
     if (l.memberIds.length) {
-      const vlen = info & 0xffff;
+      const vlen = info & BTF_MAX_VLEN;
       let p = o + 12 + l.extra;
       for (let i = 0; i < vlen; i++, p += l.member) {
         for (const m of l.memberIds) fn(p + m);
@@ -319,11 +432,12 @@ export class Btf {
   /** Call `fn(pos)` for every u32 holding a string offset in own type `id`'s record. */
   forEachStrField(id: number, fn: (pos: number) => void): void {
     const o = this.off(id);
-    fn(o);
     const info = this.dv.getUint32(o + 4, this.littleEndian);
-    const l = LAYOUT[(info >>> 24) & 0x1f]!;
+    const l = LAYOUT[(info >>> 24) & BTF_MAX_KIND];
+    if (!l) throw this.unknownKindError(id, (info >>> 24) & BTF_MAX_KIND, 'rewrite its strings');
+    fn(o);
     if (l.memberStrs.length) {
-      const vlen = info & 0xffff;
+      const vlen = info & BTF_MAX_VLEN;
       let p = o + 12 + l.extra;
       for (let i = 0; i < vlen; i++, p += l.member) {
         for (const m of l.memberStrs) fn(p + m);
@@ -361,7 +475,8 @@ export class Btf {
     for (let i = 0; i < offs.length; i++) {
       const o = offs[i]!;
       const info = dv.getUint32(o + 4, le);
-      const l = LAYOUT[(info >>> 24) & 0x1f]!;
+      const l = LAYOUT[(info >>> 24) & BTF_MAX_KIND];
+      if (!l) throw this.unknownKindError(this.startId + i, (info >>> 24) & BTF_MAX_KIND, ids ? 'renumber its type references' : 'rewrite its strings');
       const fields = ids ? l.memberIds : l.memberStrs;
       if (ids) {
         if (l.typeIsId) push(o + 8);
@@ -370,7 +485,7 @@ export class Btf {
         push(o);
       }
       if (fields.length) {
-        const vlen = info & 0xffff;
+        const vlen = info & BTF_MAX_VLEN;
         let p = o + 12 + l.extra;
         for (let j = 0; j < vlen; j++, p += l.member) {
           for (const m of fields) push(p + m);
@@ -393,6 +508,14 @@ export class Btf {
     const dv = this.dv;
     const le = this.littleEndian;
     for (let id = this.startId; id < this.typeCount; id++) {
+      if (!isKnownKind(this.kind(id))) {
+        // Only the name is known to be a string offset (libbpf checks no more).
+        const v = this.nameOff(id);
+        if (v >= this.strEnd) {
+          throw this.error('E_BTF_STRING', `${kindName(this.kind(id))} has string offset ${v}, out of range (string section ends at ${this.strEnd})`, id);
+        }
+        continue;
+      }
       this.forEachIdField(id, (pos) => {
         const v = dv.getUint32(pos, le);
         if (v >= this.typeCount) {
@@ -409,8 +532,38 @@ export class Btf {
   }
 }
 
-/** Walk the type section and return the offset of every record. */
-function indexTypes(types: Uint8Array, le: boolean, startId: number, where: ErrorLocation): Uint32Array {
+function sizesFor(layout: Uint8Array | null): KindSizes {
+  return layout ? kindSizes(layout) : NO_LAYOUT_SIZES;
+}
+
+/**
+ * The kind layout section, checked as libbpf checks it: 4-byte aligned, whole
+ * 4-byte entries, inside the data, between the type and string sections.
+ */
+function parseLayoutSection(
+  raw: Uint8Array, h: BtfHeader, dataLen: number,
+  fail: (code: 'E_BTF_TRUNCATED' | 'E_BTF_HEADER', msg: string) => never,
+): Uint8Array | null {
+  const { layoutOff: off, layoutLen: len } = h;
+  if (len === 0) return null;
+  const range = `kind layout section [${off}, ${off + len})`;
+  if (off % 4 !== 0) fail('E_BTF_HEADER', `kind layout section offset ${off} is not 4-byte aligned`);
+  if (len % BTF_LAYOUT_ENTRY !== 0) fail('E_BTF_HEADER', `kind layout section length ${len} is not a whole number of ${BTF_LAYOUT_ENTRY}-byte entries`);
+  if (off + len > dataLen) fail('E_BTF_TRUNCATED', `${range} runs past the end of the data (${dataLen} bytes)`);
+  if (off < h.typeOff + h.typeLen || off + len > h.strOff) {
+    fail('E_BTF_HEADER', `${range} is not between the type section [${h.typeOff}, ${h.typeOff + h.typeLen}) and the string section at ${h.strOff}`);
+  }
+  return raw.subarray(h.hdrLen + off, h.hdrLen + off + len);
+}
+
+/**
+ * Walk the type section and return the offset of every record, and the
+ * first id of a kind modbtf does not know (0 if none), sized by `sizes`.
+ */
+function indexTypes(types: Uint8Array, le: boolean, startId: number, where: ErrorLocation, sizes: KindSizes): { offsets: Uint32Array; firstUnknown: number } {
+  const fixed = sizes.fixed;
+  const member = sizes.member;
+  let firstUnknown = 0;
   const dv = new DataView(types.buffer, types.byteOffset, types.byteLength);
   const len = types.length;
   // A record is at least 12 bytes: this bounds the count without a second pass.
@@ -425,13 +578,14 @@ function indexTypes(types: Uint8Array, le: boolean, startId: number, where: Erro
       throw new ModbtfError('E_BTF_TRUNCATED', `type record at offset ${p} is truncated (type section is ${len} bytes)`, { ...where, typeId: startId + n });
     }
     const info = words ? words[(p >>> 2) + 1]! : dv.getUint32(p + 4, le);
-    const kind = (info >>> 24) & 0x1f;
-    if (kind === 0 || kind > KIND_MAX) {
-      throw new ModbtfError('E_BTF_KIND', `unknown BTF kind ${kind}`, { ...where, typeId: startId + n });
-    }
-    const size = FIXED_SIZE[kind]! + (info & 0xffff) * MEMBER_SIZE[kind]!;
+    const kind = (info >>> 24) & BTF_MAX_KIND;
+    const f = fixed[kind]!;
+    if (f === 0) throw new ModbtfError('E_BTF_KIND', unsizedReason(kind, sizes), { ...where, typeId: startId + n });
+    if (firstUnknown === 0 && !isKnownKind(kind)) firstUnknown = startId + n;
+    const vlen = info & BTF_MAX_VLEN;
+    const size = f + vlen * member[kind]!;
     if (p + size > len) {
-      throw new ModbtfError('E_BTF_VLEN', `${kindName(kind)} with vlen ${info & 0xffff} runs past the end of the type section`, { ...where, typeId: startId + n });
+      throw new ModbtfError('E_BTF_VLEN', `${kindName(kind)} with vlen ${vlen} runs past the end of the type section`, { ...where, typeId: startId + n });
     }
     if (n === offsets.length) {
       const g = new Uint32Array(Math.min(offsets.length * 2, Math.floor(len / 12) + 1));
@@ -441,23 +595,37 @@ function indexTypes(types: Uint8Array, le: boolean, startId: number, where: Erro
     offsets[n++] = p;
     p += size;
   }
-  return offsets.slice(0, n);
+  return { offsets: offsets.slice(0, n), firstUnknown };
 }
 
-/** 24-byte header + types + strings, in the given byte order. */
-export function serializeSections(types: Uint8Array, strings: Uint8Array, le: boolean, hdrLen = BTF_HEADER_LEN): Uint8Array {
-  const out = new Uint8Array(hdrLen + types.length + strings.length);
+/**
+ * Header (`hdrLen` bytes, default 24) + types + kind layout section (when
+ * `layout` is given: the header is then at least 32 bytes) + strings, in the
+ * given byte order. A header of 32 bytes or more with no layout has
+ * layout_off = layout_len = 0, as libbpf master writes it.
+ */
+export function serializeSections(
+  types: Uint8Array, strings: Uint8Array, le: boolean, hdrLen = BTF_HEADER_LEN, layout: Uint8Array | null = null,
+): Uint8Array {
+  const layLen = layout ? layout.length : 0;
+  const hl = layLen ? Math.max(hdrLen, BTF_HEADER_LEN_LAYOUT) : hdrLen;
+  const out = new Uint8Array(hl + types.length + layLen + strings.length);
   const dv = new DataView(out.buffer);
   dv.setUint16(0, BTF_MAGIC, le);
   out[2] = BTF_VERSION;
   out[3] = 0;
-  dv.setUint32(4, hdrLen, le);
+  dv.setUint32(4, hl, le);
   dv.setUint32(8, 0, le);
   dv.setUint32(12, types.length, le);
-  dv.setUint32(16, types.length, le);
+  dv.setUint32(16, types.length + layLen, le);
   dv.setUint32(20, strings.length, le);
-  out.set(types, hdrLen);
-  out.set(strings, hdrLen + types.length);
+  if (layLen) {
+    dv.setUint32(24, types.length, le);
+    dv.setUint32(28, layLen, le);
+    out.set(layout!, hl + types.length);
+  }
+  out.set(types, hl);
+  out.set(strings, hl + types.length + layLen);
   return out;
 }
 

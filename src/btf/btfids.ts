@@ -81,7 +81,7 @@ export interface BtfIdsRemap {
  * leaves them, since the kernel binary-searches them.
  */
 export function remapBtfIds(section: Uint8Array, layout: BtfIdsLayout, map: Uint32Array, le: boolean, where: ErrorLocation = {}): BtfIdsRemap {
-  const out = section.slice();
+  const out = new Uint8Array(section); // a copy, also when `section` is a Buffer
   const dv = new DataView(out.buffer);
   let slots = 0;
   let changed = 0;

@@ -4,7 +4,7 @@
  * libbpf's btf__add_str does for split BTF).
  */
 import { Btf } from './btf.js';
-import { FIXED_SIZE, Kind, LAYOUT, makeInfo } from './kinds.js';
+import { BTF_HEADER_LEN, FIXED_SIZE, Kind, LAYOUT, makeInfo } from './kinds.js';
 import { StrIndex, hashBytes, strEnd } from './strindex.js';
 
 class GrowBuf {
@@ -235,8 +235,8 @@ export class BtfBuilder {
     return this.strBuf.view();
   }
 
-  /** A parsed Btf over copies of what was built. */
-  build(): Btf {
-    return Btf.fromSections(this.typesBuf.view().slice(), this.strBuf.view().slice(), this.littleEndian, this.base);
+  /** A parsed Btf over copies of what was built, with a header of `hdrLen` bytes (24 or 32). */
+  build(hdrLen = BTF_HEADER_LEN): Btf {
+    return Btf.fromSections(this.typesBuf.view().slice(), this.strBuf.view().slice(), this.littleEndian, this.base, {}, hdrLen);
   }
 }

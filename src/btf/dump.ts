@@ -5,7 +5,7 @@
  * any bytes a name holds come out as they are.
  */
 import type { Btf } from './btf.js';
-import { Kind, KIND_NAMES } from './kinds.js';
+import { Kind, KIND_NAMES, infoKind, infoVlen } from './kinds.js';
 
 const KIND_STR: readonly string[] = ['UNKNOWN', ...KIND_NAMES.slice(1)];
 
@@ -40,8 +40,8 @@ function dumpType(btf: Btf, id: number, json: boolean): string | DumpJsonType {
   const o = btf.off(id);
   const u32 = (p: number): number => btf.u32(p);
   const info = u32(o + 4);
-  const kind = (info >>> 24) & 0x1f;
-  const vlen = info & 0xffff;
+  const kind = infoKind(info);
+  const vlen = infoVlen(info);
   const kflag = info >>> 31 === 1;
   const sizeOrType = u32(o + 8);
   const j: DumpJsonType = { id, kind: KIND_STR[kind] ?? 'UNKNOWN', name: name(btf, u32(o)) };

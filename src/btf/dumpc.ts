@@ -18,7 +18,7 @@
  */
 import { ModbtfError } from '../errors.js';
 import type { Btf } from './btf.js';
-import { Kind, kindName } from './kinds.js';
+import { Kind, kindName, infoKind, infoVlen } from './kinds.js';
 
 export interface DumpCOptions {
   /** Characters buffered before the sink is called (default 64 Ki). */
@@ -179,11 +179,11 @@ class CPrinter {
   }
 
   private kind(id: number): number {
-    return (this.infos[id]! >>> 24) & 0x1f;
+    return infoKind(this.infos[id]!);
   }
 
   private vlen(id: number): number {
-    return this.infos[id]! & 0xffff;
+    return infoVlen(this.infos[id]!);
   }
 
   private kflag(id: number): boolean {

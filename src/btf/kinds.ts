@@ -2,7 +2,23 @@
 
 export const BTF_MAGIC = 0xeb9f;
 export const BTF_VERSION = 1;
+/** The original header: magic, version, flags, hdr_len, type_off/len, str_off/len. */
 export const BTF_HEADER_LEN = 24;
+/** The 2026 header: the original plus layout_off/len (libbpf master, pahole's `layout` feature). */
+export const BTF_HEADER_LEN_LAYOUT = 32;
+/**
+ * Header length for BTF made from `src`: 32 (layout fields zero, no layout)
+ * when `src` has the 2026 header, as libbpf >= 1.8 writes every new BTF;
+ * else the original 24 bytes, as libbpf <= 1.7 writes it.
+ */
+export function headerLenLike(srcHdrLen: number): number {
+  return srcHdrLen >= BTF_HEADER_LEN_LAYOUT ? BTF_HEADER_LEN_LAYOUT : BTF_HEADER_LEN;
+}
+/** Largest kind the info word can hold (7 bits) and largest vlen (24 bits). */
+export const BTF_MAX_KIND = 0x7f;
+export const BTF_MAX_VLEN = 0xffffff;
+/** Bytes of one `struct btf_layout` entry: u8 info_sz, u8 elem_sz, u16 flags. */
+export const BTF_LAYOUT_ENTRY = 4;
 
 export const enum Kind {
   UNKN = 0,
@@ -27,7 +43,13 @@ export const enum Kind {
   ENUM64 = 19,
 }
 
+/** Largest kind modbtf knows; any other kind is sized from the kind layout section. */
 export const KIND_MAX = 19;
+
+/** Whether modbtf knows what the fields of `kind` mean (else it is only sized, from the layout). */
+export function isKnownKind(kind: number): boolean {
+  return kind >= 1 && kind <= KIND_MAX;
+}
 
 export const KIND_NAMES: readonly string[] = [
   'UNKN', 'INT', 'PTR', 'ARRAY', 'STRUCT', 'UNION', 'ENUM', 'FWD', 'TYPEDEF', 'VOLATILE',
@@ -86,27 +108,40 @@ export const LAYOUT: readonly (KindLayout | undefined)[] = [
   /* ENUM64     */ L(false, 0, [], 12, [], [0]),
 ];
 
-/** Fixed record size (12 + extra) per kind, 0 for invalid kinds. */
-export const FIXED_SIZE = new Uint8Array(32);
+/** Fixed record size (12 + extra) per kind, 0 for kinds modbtf does not know. */
+export const FIXED_SIZE = new Uint8Array(BTF_MAX_KIND + 1);
 /** Bytes per vlen entry per kind. */
-export const MEMBER_SIZE = new Uint8Array(32);
+export const MEMBER_SIZE = new Uint8Array(BTF_MAX_KIND + 1);
 for (let k = 1; k <= KIND_MAX; k++) {
   const l = LAYOUT[k]!;
   FIXED_SIZE[k] = 12 + l.extra;
   MEMBER_SIZE[k] = l.member;
 }
 
+/** Kind: bits 24-30 of the info word (7 bits since 2026; 5 before, bits 29-30 were zero). */
 export function infoKind(info: number): number {
-  return (info >>> 24) & 0x1f;
+  return (info >>> 24) & BTF_MAX_KIND;
 }
+/** vlen: bits 0-23 of the info word (24 bits since 2026; 16 before, bits 16-23 were zero). */
 export function infoVlen(info: number): number {
-  return info & 0xffff;
+  return info & BTF_MAX_VLEN;
 }
 export function infoKflag(info: number): boolean {
   return (info >>> 31) !== 0;
 }
 export function makeInfo(kind: number, vlen: number, kflag: boolean): number {
-  return ((kflag ? 0x80000000 : 0) | ((kind & 0x1f) << 24) | (vlen & 0xffff)) >>> 0;
+  return ((kflag ? 0x80000000 : 0) | ((kind & BTF_MAX_KIND) << 24) | (vlen & BTF_MAX_VLEN)) >>> 0;
+}
+
+/**
+ * The kind layout libbpf master writes (`btf__new_empty_opts()` with
+ * `add_layout`; pahole's `layout` feature): for kinds 0-19, the bytes after
+ * the common 12-byte record (info_sz) and per vlen entry (elem_sz), flags 0.
+ */
+export function defaultKindLayout(): { infoSz: number; elemSz: number; flags: number }[] {
+  const out = [{ infoSz: 0, elemSz: 0, flags: 0 }];
+  for (let k = 1; k <= KIND_MAX; k++) out.push({ infoSz: LAYOUT[k]!.extra, elemSz: LAYOUT[k]!.member, flags: 0 });
+  return out;
 }
 
 /** BTF_INT encoding bits (in the u32 following an INT record). */

@@ -1,7 +1,7 @@
 /** Loading BTF from whatever file holds it: raw BTF, a vmlinux or module ELF, compressed or not. */
 import { realpathSync } from 'node:fs';
 import { ModbtfError } from '../errors.js';
-import { openInput, type InputFile } from '../module/index.js';
+import { openInput, type InputFile, type LimitOptions } from '../module/index.js';
 import { Btf } from './btf.js';
 import { SEC_BTF } from './sections.js';
 
@@ -22,7 +22,7 @@ const baseCache = new Map<string, Promise<Btf>>();
  * Load base BTF (vmlinux): raw BTF such as /sys/kernel/btf/vmlinux, or a
  * vmlinux ELF's `.BTF`. Parsed once per path per process.
  */
-export function loadBaseBtf(path: string): Promise<Btf> {
+export function loadBaseBtf(path: string, opts: LimitOptions = {}): Promise<Btf> {
   let key = path;
   try {
     key = realpathSync(path);
@@ -32,7 +32,7 @@ export function loadBaseBtf(path: string): Promise<Btf> {
   let p = baseCache.get(key);
   if (!p) {
     p = (async () => {
-      const input = await openInput(path);
+      const input = await openInput(path, opts);
       if (input.elf?.section('.modinfo')) {
         throw new ModbtfError('E_NO_BASE', 'is a kernel module, not vmlinux or kernel BTF', { file: path });
       }

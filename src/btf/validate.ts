@@ -5,7 +5,7 @@
  */
 import { Btf } from './btf.js';
 import { ModbtfError } from '../errors.js';
-import { Kind, LAYOUT, kindName, type KindLayout } from './kinds.js';
+import { Kind, LAYOUT, infoKflag, infoKind, infoVlen, kindName, type KindLayout } from './kinds.js';
 
 const KSYM_NAME_LEN = 512;
 const PTR_SIZE = 8;
@@ -48,11 +48,6 @@ function nameRule(kind: number): NameRule {
   }
 }
 
-/** Kind and vlen of a record's info word (the one place validation decodes them). */
-const infoKind = (info: number): number => (info >>> 24) & 0x1f;
-const infoVlen = (info: number): number => info & 0xffff;
-const infoKflag = (info: number): boolean => (info >>> 31) !== 0;
-
 /** A finding, kept as data until it is reported (messages are only built for the one thrown). */
 interface Finding {
   code: 'E_BTF_INVALID' | 'E_BTF_TYPE_ID' | 'E_BTF_STRING';
@@ -76,6 +71,8 @@ interface Finding {
  * breaking a per-type rule, then a loop, then the first struct with a bad member.
  */
 export function validateBtf(btf: Btf): void {
+  // Kinds modbtf does not know (2026 format): their fields cannot be checked.
+  btf.requireKnownKinds('check it as the kernel would');
   const start = btf.startId;
   const n = btf.nrTypes;
   const dv = btf.dv;

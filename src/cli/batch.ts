@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ModbtfError } from '../errors.js';
+import { defaultMaxInputSize } from '../module/limits.js';
 import { distillOne, mapOne, reconcileOne, type DistillCliOptions, type MapCliOptions, type ReconcileCliOptions } from './commands.js';
 import { signatureDroppedLine, type Output } from './common.js';
 
@@ -166,7 +167,7 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
     await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
       // Node options meant for the main script (e.g. --input-type with -e) do not apply to workers.
       const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval'));
-      const w = new Worker(workerUrl, { workerData: { kind, opts }, execArgv });
+      const w = new Worker(workerUrl, { workerData: { kind, opts, maxInputSize: defaultMaxInputSize() }, execArgv });
       let busy = 0;
       const feed = (): void => {
         if (next >= files.length) {

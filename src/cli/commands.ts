@@ -1,5 +1,5 @@
 /** The modbtf commands, each a function over parsed options returning an exit code. */
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import prettyBytes from 'pretty-bytes';
@@ -7,7 +7,7 @@ import { Btf } from '../btf/btf.js';
 import { BTF_IDS_SECTION, btfIdsLayout } from '../btf/btfids.js';
 import { dumpJson, dumpRaw, toJsonText } from '../btf/dump.js';
 import { dumpCTo } from '../btf/dumpc.js';
-import { KIND_NAMES } from '../btf/kinds.js';
+import { kindName } from '../btf/kinds.js';
 import { loadBaseBtf, rawBtfOf } from '../btf/load.js';
 import { moduleKernelRelease, parseModinfo } from '../btf/modinfo.js';
 import {
@@ -160,6 +160,8 @@ export interface SectionInfo {
   size: number;
   types?: number;
   kinds?: Record<string, number>;
+  /** The kind layout section of 2026-format BTF (absent when there is none). */
+  layout?: { hdr_len: number; kinds: { info_sz: number; elem_sz: number; flags: number }[] };
   slots?: number;
 }
 
@@ -182,14 +184,17 @@ const ET_REL = 1;
 const ET_EXEC = 2;
 const FUNC_KIND = 12;
 
-function kindCounts(raw: Uint8Array, where: { file: string; section?: string }): { types: number; kinds: Record<string, number>; kernel: boolean } {
+function kindCounts(raw: Uint8Array, where: { file: string; section?: string }): { types: number; kinds: Record<string, number>; layout?: SectionInfo['layout']; kernel: boolean } {
   const btf = Btf.parse(raw, { detached: true, ...where });
   const kinds: Record<string, number> = {};
   for (let id = btf.startId; id < btf.typeCount; id++) {
-    const k = KIND_NAMES[btf.kind(id)]!;
+    const k = kindName(btf.kind(id));
     kinds[k] = (kinds[k] ?? 0) + 1;
   }
-  return { types: btf.nrTypes, kinds, kernel: isKernelBtf(btf) };
+  const layout = btf.layout
+    ? { hdr_len: btf.header.hdrLen, kinds: btf.layoutEntries().map((e) => ({ info_sz: e.infoSz, elem_sz: e.elemSz, flags: e.flags })) }
+    : undefined;
+  return { types: btf.nrTypes, kinds, ...(layout ? { layout } : {}), kernel: isKernelBtf(btf) };
 }
 
 /**
@@ -210,8 +215,10 @@ function isKernelBtf(btf: Btf): boolean {
 /** Whether the file starts as a boot image (bzImage, arm64/RISC-V Image, EFI zboot, s390x, zImage); reads only its header. */
 export function isBootImage(path: string): boolean {
   try {
-    const fd = openSync(path, 'r');
+    // Non-blocking, regular files only: a FIFO read once already must not be waited on again.
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
+      if (!fstatSync(fd).isFile()) return false;
       const head = new Uint8Array(BOOT_IMAGE_PROBE_LEN);
       const n = readSync(fd, head, 0, head.length, 0);
       return bootImageFormat(head.subarray(0, n)) !== null;
@@ -227,11 +234,11 @@ export function inspectInput(input: InputFile, opts: { bootImage?: boolean } = {
   const file = input.path;
   if (input.kind === 'btf') {
     const raw = input.btf!;
-    const { types, kinds, kernel } = kindCounts(raw, { file });
+    const { kernel, ...counts } = kindCounts(raw, { file });
     return {
       file, kind: opts.bootImage ? 'boot-image' : kernel ? 'kernel-btf' : 'btf', format: 'btf', compression: input.compression, signed: false,
       state: isStandalone(raw) ? 'standalone' : 'split', kernelRelease: null,
-      sections: [{ name: '(raw BTF)', size: raw.length, types, kinds }],
+      sections: [{ name: '(raw BTF)', size: raw.length, ...counts }],
     };
   }
   const elf = input.elf!;
@@ -312,6 +319,7 @@ export function formatInspect(info: InspectInfo, elfType?: number): string[] {
     if (s.types !== undefined) {
       const kinds = Object.entries(s.kinds ?? {}).map(([k, n]) => `${k} ${n}`).join(', ');
       detail = `${s.types} types${kinds ? ` (${kinds})` : ''}`;
+      if (s.layout) detail += `; kind layout for ${s.layout.kinds.length} kinds (2026 format, ${s.layout.hdr_len}-byte header)`;
     } else if (s.slots !== undefined) {
       detail = `${s.slots} id slots`;
     }

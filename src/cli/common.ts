@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, writeSync
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { ElfFile, elfBytes, type ElfPieces } from '../elf/index.js';
-import { ModbtfError } from '../errors.js';
+import { ModbtfError, ioReason } from '../errors.js';
 import { compress, openInput, writeFileAtomic, writeModule, type InputFile } from '../module/index.js';
 
 export interface Output {
@@ -42,7 +42,7 @@ export function writeStdout(data: Uint8Array): void {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
         continue;
       }
-      throw new ModbtfError('E_WRITE', `cannot write to stdout: ${err.code === 'EPIPE' ? 'the reader closed it' : err.message}`, { file: STDOUT });
+      throw new ModbtfError('E_WRITE', `cannot write to stdout: ${ioReason(err)}`, { file: STDOUT });
     }
   }
 }
@@ -111,7 +111,7 @@ export function signModule(elf: Uint8Array, sign: SignOptions, file: string): Ui
     writeFileSync(tmp, elf);
     const r = spawnSync(tool, [sign.hash ?? 'sha512', sign.key, sign.cert, tmp], { encoding: 'utf8' });
     if (r.error || r.status !== 0) {
-      const why = r.error ? r.error.message : (r.stderr || r.stdout).trim().split('\n')[0] || `exit ${r.status}`;
+      const why = r.error ? ioReason(r.error, { ENOENT: `${tool} not found` }) : (r.stderr || r.stdout).trim().split('\n')[0] || `exit ${r.status}`;
       throw new ModbtfError('E_SIGNATURE', `sign-file failed: ${why}`, { file });
     }
     return new Uint8Array(readFileSync(tmp));

@@ -7,17 +7,20 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { SEC_BASE_MINIMAL } from '../btf/sections.js';
-import { ModbtfError } from '../errors.js';
+import { ModbtfError, ioReason } from '../errors.js';
 import {
   EXIT_FAIL, EXIT_USAGE, cmdCheck, cmdDump, cmdExtract, cmdInspect,
 } from './commands.js';
 import { defaultJobs, expandInputs, runBatch, type TaskKind, type TaskOptions } from './batch.js';
 import { checkOutputOptions, describeError, stdio, type Output, type SignOptions } from './common.js';
 import {
-  GLOBAL_OPTIONS, OPT_JSON, OPT_RECURSIVE, OUTPUT_OPTIONS, SECTION_CHOICES, declareOptions, flag, kernelOption,
+  GLOBAL_OPTIONS, OPT_JOBS, OPT_JSON, OPT_RECURSIVE, OUTPUT_OPTIONS, SECTION_CHOICES, declareOptions, flag, kernelOption,
   validateOptions, type OptionSpec, type OptionValue,
 } from './options.js';
 import { modbtfVersion } from './version.js';
+import { DEFAULT_MAX_INPUT_SIZE, setDefaultMaxInputSize } from '../module/limits.js';
+import { cmdCoreCheck, cmdMinCore } from './core.js';
+import { cmdMinCoreArchive } from './archive.js';
 
 const DEFAULT_KERNEL = '/sys/kernel/btf/vmlinux';
 
@@ -182,6 +185,75 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
     run: (p, io) => cmdExtract({ file: p.args[0]!, section: str(p.opts.section)!, output: str(p.opts.output)!, json: bool(p.opts.json) }, io),
   },
+  {
+    name: 'min-core',
+    arg: { name: 'objects', shown: 'OBJECT...', many: true, describe: 'BPF objects (.bpf.o), or programs embedding them (libbpf skeletons)' },
+    summary: 'the minimal kernel BTF a BPF program\'s CO-RE relocations need (as bpftool gen min_core_btf, plus module types)',
+    options: [
+      kernelOption('kernel', { required: true, describe: 'vmlinux BTF (raw BTF, vmlinux ELF or vmlinuz) to minimize' }),
+      { name: 'module', alias: ['m'], type: 'string', repeatable: true, value: 'MOD', describe: 'a module whose types the programs read (.ko, compressed, distilled or split on --kernel, or raw split BTF); searched together with vmlinux' },
+      { name: 'output', alias: ['o'], type: 'string', value: 'FILE', describe: 'write the minimized BTF here (`-` for stdout): one standalone BTF, vmlinux and modules merged' },
+      { name: 'split', type: 'boolean', default: false, describe: 'write DIR/vmlinux.btf and DIR/MODULE.btf (split on that vmlinux) instead (needs --out-dir)' },
+      { name: 'out-dir', type: 'string', value: 'DIR', describe: 'directory for --split, or for the minimized tree with -r' },
+      { name: 'report', type: 'boolean', default: false, describe: 'list every relocation that found no target or failed, per object and program' },
+      { name: 'recursive', alias: ['r'], type: 'boolean', default: false, describe: '--kernel is a BTFHub-style tree (DISTRO/VERSION/ARCH/RELEASE.btf or .btf.tar.xz): minimize every kernel in it, into --out-dir (the same tree) and/or a bcc-style tarball (--tar)' },
+      { name: 'tar', type: 'string', value: 'FILE', describe: 'with -r: write the minimized tree as a reproducible .tar.gz laid out as bcc\'s min_core_btfs.tar.gz' },
+      OPT_JOBS,
+      OPT_JSON,
+    ],
+    example: { command: '$0 min-core --kernel vmlinux-6.1.btf -o 6.1.btf --report ./execsnoop', describe: 'the BTF execsnoop\'s embedded BPF object needs on that kernel, and what it cannot find there' },
+    exits: 'Exit codes: 0 written, 1 bad input or a relocation libbpf refuses (nothing written), 2 usage error (nothing read).',
+    check: (p) => {
+      const o = p.opts;
+      if (o.recursive) {
+        if (o.output !== undefined) throw usage('-o does not go with -r (the tree\'s kernels are written under --out-dir and/or to --tar)');
+        if ((o.module as string[] | undefined)?.length) throw usage('--module does not go with -r (a BTFHub tree holds vmlinux BTF only)');
+        if (o.split) throw usage('--split does not go with -r');
+        if (o.report) throw usage('--report does not go with -r (--json gives each kernel\'s count of relocations without a target)');
+        if (o['out-dir'] === undefined && o.tar === undefined) throw usage('-r needs --out-dir DIR and/or --tar FILE');
+        if (o.tar === '-') throw usage('--tar needs a file name');
+        return;
+      }
+      if (o.tar !== undefined) throw usage('--tar goes with -r');
+      if (o.jobs !== undefined) throw usage('--jobs goes with -r');
+      if (o.split) {
+        if (o['out-dir'] === undefined) throw usage('--split needs --out-dir');
+        if (o.output !== undefined) throw usage('--split writes into --out-dir, not -o');
+      } else {
+        if (o.output === undefined) throw usage('-o is required (or --split --out-dir DIR)');
+        if (o['out-dir'] !== undefined) throw usage('--out-dir goes with --split');
+      }
+      if (o.output === '-' && o.json) throw usage('-o - and --json cannot be used together (both write to stdout)');
+    },
+    run: (p, io) => p.opts.recursive ? cmdMinCoreArchive({
+      files: p.args, kernel: str(p.opts.kernel)!, outDir: str(p.opts['out-dir']), tar: str(p.opts.tar),
+      jobs: typeof p.opts.jobs === 'number' ? p.opts.jobs : defaultJobs(), json: bool(p.opts.json),
+    }, io, io === stdio) : cmdMinCore({
+      files: p.args, kernel: str(p.opts.kernel)!, modules: (p.opts.module as string[] | undefined) ?? [],
+      output: str(p.opts.output), split: bool(p.opts.split), outDir: str(p.opts['out-dir']), report: bool(p.opts.report), json: bool(p.opts.json),
+    }, io),
+  },
+  {
+    name: 'core-check',
+    arg: { name: 'objects', shown: 'OBJECT...', many: true, describe: 'BPF objects (.bpf.o), or programs embedding them (libbpf skeletons)' },
+    summary: 'which CO-RE relocations of BPF programs fail on which kernels (writes nothing)',
+    options: [
+      kernelOption('kernel', { required: true, repeatable: true, describe: 'kernel BTF (raw BTF, vmlinux ELF or vmlinuz); give it once per kernel' }),
+      { name: 'module', alias: ['m'], type: 'string', repeatable: true, value: 'MOD', describe: 'a module whose types the programs read (with one --kernel)' },
+      { name: 'verbose', alias: ['v'], type: 'boolean', default: false, describe: 'list every relocation with its target and value' },
+      { name: 'strict', type: 'boolean', default: false, describe: 'exit 1 for a poisoned relocation too (one whose instruction libbpf replaces: fine only where it is never reached)' },
+      OPT_JSON,
+    ],
+    example: { command: '$0 core-check -k /sys/kernel/btf/vmlinux -k vmlinux-6.1.btf ./runqslower', describe: 'the relocations of runqslower\'s BPF object that fail on each kernel' },
+    exits: 'Exit codes: 0 no relocation is refused by libbpf (poisoned ones are listed; --strict counts them), 1 some are refused or bad input, 2 usage error (nothing read).',
+    check: (p) => {
+      if ((p.opts.module as string[] | undefined)?.length && (p.opts.kernel as string[]).length > 1) throw usage('--module goes with one --kernel (module BTF is split on one vmlinux)');
+    },
+    run: (p, io) => cmdCoreCheck({
+      files: p.args, kernels: p.opts.kernel as string[], modules: (p.opts.module as string[] | undefined) ?? [],
+      verbose: bool(p.opts.verbose), strict: bool(p.opts.strict), json: bool(p.opts.json),
+    }, io),
+  },
 ];
 
 /**
@@ -282,6 +354,8 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
       opts: validateOptions([...cmd.options, ...GLOBAL_OPTIONS], a, argv),
     };
     cmd.check?.(parsed);
+    const max = parsed.opts['max-input-size'];
+    setDefaultMaxInputSize(typeof max === 'number' ? max : DEFAULT_MAX_INPUT_SIZE);
   } catch (e) {
     io.err(`${prefix}${e instanceof ModbtfError ? e.message : describeError(e)}`);
     return EXIT_USAGE;
@@ -298,7 +372,7 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
 function quietOnClosedPipe(): void {
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);
-    process.stderr.write(`modbtf: cannot write to stdout: ${e.message}\n`);
+    process.stderr.write(`modbtf: cannot write to stdout: ${ioReason(e)}\n`);
     process.exit(EXIT_FAIL);
   });
 }

@@ -7,6 +7,7 @@
 import type { Argv } from 'yargs';
 import { SEC_BASE_MINIMAL, SEC_BASE_NATIVE } from '../btf/sections.js';
 import { ModbtfError } from '../errors.js';
+import { checkSize, parseSize } from '../module/limits.js';
 
 export type OptionValue = string | boolean | number | string[];
 
@@ -34,7 +35,12 @@ export interface OptionSpec {
 }
 
 /** Options every command takes. An option added here is parsed, documented and checked everywhere. */
-export const GLOBAL_OPTIONS: readonly OptionSpec[] = [];
+export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'max-input-size', type: 'string', value: 'SIZE', check: checkSize, parse: (v) => parseSize(v)!,
+    describe: 'refuse an input file, or what a compressed input decompresses to, larger than SIZE (bytes, or 64M, 2G; at most 4G) [default: 1G]',
+  },
+];
 
 export const OPT_JSON: OptionSpec = { name: 'json', type: 'boolean', default: false, describe: 'one JSON object per input on stdout (see "JSON output" in the README)' };
 export const OPT_RECURSIVE: OptionSpec = { name: 'recursive', alias: ['r'], type: 'boolean', default: false, describe: 'process the *.ko, *.ko.xz, *.ko.zst, *.ko.gz modules under the directories given' };

@@ -23,6 +23,7 @@ import { Kind, kindName, makeInfo } from '../btf/kinds.js';
 import { CoreReloKind, type BpfObject } from '../bpfobj/object.js';
 import { ModbtfError } from '../errors.js';
 import { CandidateIndex, resolveCoreRelocations, type CoreRelocationResult, type CoreSpec } from './relo.js';
+import { mergeKernel, splitMinimized, type KernelModuleBtf, type MergedKernel, type SplitMinimized } from './modules.js';
 import { array, isMod, member, param } from './types.js';
 
 export interface MinCoreObjectReport {
@@ -38,6 +39,10 @@ export interface MinCoreResult {
   objects: MinCoreObjectReport[];
   /** Number of types kept. */
   types: number;
+  /** The kernel BTF searched: vmlinux, or vmlinux and the modules merged. */
+  kernel: MergedKernel;
+  /** Source id (in `kernel.btf`) -> id in the output; 0 for a type not kept. */
+  idMap: Uint32Array;
 }
 
 class Marks {
@@ -178,7 +183,7 @@ function record(marks: Marks, spec: CoreSpec): void {
 }
 
 /** btfgen_get_btf: emit the marked types (source id order), then renumber references. */
-function emit(marks: Marks): Btf {
+function emit(marks: Marks): { btf: Btf; ids: Uint32Array } {
   const src = marks.src;
   const b = new BtfBuilder(null, true, 1 << 14);
   const ids = new Uint32Array(src.typeCount);
@@ -221,7 +226,7 @@ function emit(marks: Marks): Btf {
   for (let id = 1; id < out.typeCount; id++) {
     out.forEachIdField(id, (pos) => dv.setUint32(pos, ids[dv.getUint32(pos, true)] ?? 0, true));
   }
-  return out;
+  return { btf: out, ids };
 }
 
 /** Append one STRUCT/UNION member record to the builder's last type (name, type, offset word). */
@@ -231,8 +236,10 @@ function appendMember(b: BtfBuilder, name: string, type: number, offset: number)
 }
 
 export interface MinCoreOptions {
-  /** Reuse a candidate index built for this kernel BTF. */
+  /** Reuse a candidate index built for this kernel BTF (ignored when modules are given). */
   candidates?: CandidateIndex;
+  /** Module BTFs (split on `kernel`): searched and marked together with vmlinux. */
+  modules?: readonly KernelModuleBtf[];
 }
 
 /**
@@ -241,9 +248,11 @@ export interface MinCoreOptions {
  * (E_CORE) where bpftool fails: a relocation libbpf rejects, or a kind the
  * marking does not handle.
  */
-export function minCoreBtf(kernel: Btf, objects: BpfObject[], opts: MinCoreOptions = {}): MinCoreResult {
+export function minCoreBtf(vmlinux: Btf, objects: readonly BpfObject[], opts: MinCoreOptions = {}): MinCoreResult {
+  const merged = mergeKernel(vmlinux, opts.modules ?? []);
+  const kernel = merged.btf;
   const marks = new Marks(kernel);
-  const index = opts.candidates ?? new CandidateIndex(kernel);
+  const index = opts.candidates && opts.candidates.target === kernel ? opts.candidates : new CandidateIndex(kernel);
   const reports: MinCoreObjectReport[] = [];
   for (const obj of objects) {
     if (!obj.ext) {
@@ -253,21 +262,28 @@ export function minCoreBtf(kernel: Btf, objects: BpfObject[], opts: MinCoreOptio
     reports.push({ name: obj.name, relocations: rel });
     for (const r of rel) {
       if (r.error) {
-        throw new ModbtfError('E_CORE', `${r.section}: relocation #${r.index} (${r.kindName} ${r.local.type} ${r.local.access}): ${r.error.message}`, { file: obj.name });
+        throw new ModbtfError('E_CORE', `relocation #${r.index} (${r.kindName} ${r.local.type} ${r.local.access}): ${r.error.message}`, { file: obj.name, section: r.section });
       }
       if (r.targetSpec) {
         try {
           record(marks, r.targetSpec);
         } catch (e) {
           if (e instanceof ModbtfError) {
-            e.message = `${r.section}: relocation #${r.index} (${r.kindName} ${r.local.type} ${r.local.access}): ${e.message}`;
+            e.message = `relocation #${r.index} (${r.kindName} ${r.local.type} ${r.local.access}): ${e.message}`;
             e.file = obj.name;
+            e.section = r.section;
+            e.typeId = undefined;
           }
           throw e;
         }
       }
     }
   }
-  const btf = emit(marks);
-  return { bytes: btf.toBytes(), btf, objects: reports, types: btf.nrTypes };
+  const { btf, ids } = emit(marks);
+  return { bytes: btf.toBytes(), btf, objects: reports, types: btf.nrTypes, kernel: merged, idMap: ids };
+}
+
+/** A minimized vmlinux and one split BTF per module on it, from a min-core result with modules. */
+export function splitMinCore(r: MinCoreResult): SplitMinimized {
+  return splitMinimized(r.btf, r.idMap, r.kernel);
 }

@@ -324,27 +324,57 @@ function fieldsAreCompat(lb: Btf, lid: number, tb: Btf, tid: number): number {
   }
 }
 
+/** Whether the string at `off` of `btf` is exactly `name` (latin1 bytes), without decoding it. */
+function strEquals(btf: Btf, off: number, name: Uint8Array): boolean {
+  let b: Btf = btf;
+  while (off < b.startStrOff && b.base) b = b.base;
+  const bytes = b.strings;
+  const start = off - b.startStrOff;
+  if (start + name.length >= bytes.length) return false;
+  if (bytes[start + name.length] !== 0) return false;
+  for (let i = 0; i < name.length; i++) if (bytes[start + i] !== name[i]) return false;
+  return true;
+}
+
+/** Whether the string at `off` is empty. */
+function strEmpty(btf: Btf, off: number): boolean {
+  if (off === 0) return true;
+  let b: Btf = btf;
+  while (off < b.startStrOff && b.base) b = b.base;
+  return b.strings[off - b.startStrOff] === 0;
+}
+
 /** bpf_core_match_member: find the named local field in target `tid`, through anonymous members. */
 function matchMember(lb: Btf, lacc: CoreAccessor, tb: Btf, tid: number, spec: CoreSpec, next: { id: number }): number {
+  const lm = member(lb, lacc.typeId, lacc.idx);
+  return matchMemberNamed(lb, lm.type, Buffer.from(lb.str(lm.nameOff), 'latin1'), tb, tid, spec, next);
+}
+
+function matchMemberNamed(lb: Btf, lType: number, lname: Uint8Array, tb: Btf, tid: number, spec: CoreSpec, next: { id: number }): number {
   tid = skipModsAndTypedefs(tb, tid);
   if (!isComposite(kindOf(tb, tid))) return 0;
-  const lm = member(lb, lacc.typeId, lacc.idx);
-  const lname = lb.str(lm.nameOff);
   const n = tb.vlen(tid);
+  const kflag = tb.kflag(tid);
+  const owner = tb.owner(tid);
+  const base = owner.off(tid) + 12;
+  const dv = owner.dv;
+  const le = owner.littleEndian;
   for (let i = 0; i < n; i++) {
-    const bitOff = memberBitOffset(tb, tid, i);
+    const p = base + i * 12;
+    const nameOff = dv.getUint32(p, le);
+    const mtype = dv.getUint32(p + 4, le);
+    const word = dv.getUint32(p + 8, le);
+    const bitOff = kflag ? word & 0xffffff : word;
     if (spec.raw.length === SPEC_MAX_LEN) throw new CoreError('E2BIG', 'struct/union/array nesting is deeper than 64');
     spec.bitOffset += bitOff;
     spec.raw.push(i);
-    const m = member(tb, tid, i);
-    const tname = tb.str(m.nameOff);
-    if (tname === '') {
-      const found = matchMember(lb, lacc, tb, m.type, spec, next);
+    if (strEmpty(tb, nameOff)) {
+      const found = matchMemberNamed(lb, lType, lname, tb, mtype, spec, next);
       if (found) return found;
-    } else if (tname === lname) {
-      spec.spec.push({ typeId: tid, idx: i, name: tname });
-      next.id = m.type;
-      const found = fieldsAreCompat(lb, lm.type, tb, m.type);
+    } else if (strEquals(tb, nameOff, lname)) {
+      spec.spec.push({ typeId: tid, idx: i, name: tb.str(nameOff) });
+      next.id = mtype;
+      const found = fieldsAreCompat(lb, lType, tb, mtype);
       if (!found) spec.spec.pop();
       return found;
     }
@@ -588,35 +618,119 @@ function calcRelo(relo: CoreRelo, local: CoreSpec, targ: CoreSpec | null, little
   return res;
 }
 
-/** Candidate target type ids for a local type: same essential name, compatible kind, in id order. */
+const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/** FNV-1a over bytes [start, end). */
+function fnv(bytes: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** Length of the essential part of the NUL-terminated name at bytes[start]. */
+function essentialLenBytes(bytes: Uint8Array, start: number, end: number): number {
+  const n = end - start;
+  for (let i = n - 5; i >= 0; i--) {
+    const p = start + i;
+    if (bytes[p] !== 95 && bytes[p + 1] === 95 && bytes[p + 2] === 95 && bytes[p + 3] === 95 && bytes[p + 4] !== 95) return i + 1;
+  }
+  return n;
+}
+
+/**
+ * Candidate target type ids for a local type: same essential name, compatible
+ * kind, in id order (what libbpf's linear scan finds). Built once per target:
+ * a hash of each type's essential name over the raw string bytes, chained in
+ * typed arrays (no per-type strings).
+ */
 export class CandidateIndex {
-  private byName: Map<string, number[]> | null = null;
+  private head: Int32Array | null = null;
+  private next: Int32Array | null = null;
+  private hash: Uint32Array | null = null;
+  private mask = 0;
   constructor(readonly target: Btf) {}
 
-  private index(): Map<string, number[]> {
-    if (this.byName) return this.byName;
-    const m = new Map<string, number[]>();
+  /** Bytes and [start, end) of the name of type `id` (end at the NUL). */
+  private nameAt(id: number): { bytes: Uint8Array; start: number; end: number } | null {
     const t = this.target;
-    for (let id = 1; id < t.typeCount; id++) {
-      const off = t.nameOff(id);
-      if (off === 0) continue;
-      const name = t.str(off);
-      if (name === '') continue;
-      const ess = name.slice(0, essentialNameLen(name));
-      let l = m.get(ess);
-      if (!l) m.set(ess, (l = []));
-      l.push(id);
+    const off = t.nameOff(id);
+    if (off === 0) return null;
+    let b: Btf = t;
+    while (off < b.startStrOff && b.base) b = b.base;
+    const bytes = b.strings;
+    const start = off - b.startStrOff;
+    if (start >= bytes.length) return null;
+    let end = bytes.indexOf(0, start);
+    if (end < 0) end = bytes.length;
+    return end > start ? { bytes, start, end } : null;
+  }
+
+  private build(): void {
+    const t = this.target;
+    const n = t.typeCount;
+    let size = 1024;
+    while (size < n) size <<= 1;
+    const head = new Int32Array(size).fill(-1);
+    const next = new Int32Array(n).fill(-1);
+    const hash = new Uint32Array(n);
+    const mask = size - 1;
+    // descending, so each chain lists ids in ascending order; one BTF (base or split) at a time
+    for (let b: Btf | null = t; b; b = b.base) {
+      const dv = b.dv;
+      const le = b.littleEndian;
+      const offs = b.offsets;
+      const words = le === HOST_LE && b.types.byteOffset % 4 === 0 ? new Uint32Array(b.types.buffer, b.types.byteOffset, b.types.length >>> 2) : null;
+      for (let i = offs.length - 1; i >= 0; i--) {
+        const off = words ? words[offs[i]! >>> 2]! : dv.getUint32(offs[i]!, le);
+        if (off === 0) continue;
+        let owner: Btf = b;
+        while (off < owner.startStrOff && owner.base) owner = owner.base;
+        const ob = owner.strings;
+        const start = off - owner.startStrOff;
+        let end = start;
+        while (end < ob.length && ob[end] !== 0) end++;
+        if (end === start) continue;
+        // essential length (a `___flavor` suffix cut), then FNV-1a over it
+        let ess = end - start;
+        for (let p = end - 5; p >= start; p--) {
+          if (ob[p] !== 95 && ob[p + 1] === 95 && ob[p + 2] === 95 && ob[p + 3] === 95 && ob[p + 4] !== 95) {
+            ess = p - start + 1;
+            break;
+          }
+        }
+        let h = 0x811c9dc5;
+        for (let q = start; q < start + ess; q++) h = Math.imul(h ^ ob[q]!, 0x01000193);
+        h >>>= 0;
+        const id = b.startId + i;
+        hash[id] = h;
+        next[id] = head[h & mask]!;
+        head[h & mask] = id;
+      }
     }
-    return (this.byName = m);
+    this.head = head;
+    this.next = next;
+    this.hash = hash;
+    this.mask = mask;
   }
 
   /** bpf_core_add_cands over the whole target (ids from 1). */
   find(localBtf: Btf, localId: number): number[] {
+    if (!this.head) this.build();
     const name = localBtf.name(localId);
-    const ess = name.slice(0, essentialNameLen(name));
+    const ess = Buffer.from(name.slice(0, essentialNameLen(name)), 'latin1');
+    const h = fnv(ess, 0, ess.length);
     const lk = kindOf(localBtf, localId);
     const t = this.target;
-    return (this.index().get(ess) ?? []).filter((id) => kindCoreCompat(t.kind(id), lk));
+    const out: number[] = [];
+    for (let id = this.head![h & this.mask]!; id >= 0; id = this.next![id]!) {
+      if (this.hash![id] !== h || !kindCoreCompat(t.kind(id), lk)) continue;
+      const nm = this.nameAt(id)!;
+      if (essentialLenBytes(nm.bytes, nm.start, nm.end) !== ess.length) continue;
+      let same = true;
+      for (let i = 0; i < ess.length && same; i++) same = nm.bytes[nm.start + i] === ess[i];
+      if (same) out.push(id);
+    }
+    return out;
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { Btf } from '../btf/btf.js';
 import { BtfBuilder } from '../btf/builder.js';
-import { Kind, kindName } from '../btf/kinds.js';
+import { Kind, headerLenLike, kindName } from '../btf/kinds.js';
 import { ModbtfError } from '../errors.js';
 
 export interface DistillResult {
@@ -86,6 +86,7 @@ export function distill(src: Btf): DistillResult {
   if (!base) {
     throw new ModbtfError('E_NOT_SPLIT', 'BTF is not split BTF (it has no base): nothing to distill', src.where);
   }
+  src.requireKnownKinds('distill it');
   const splitStart = src.startId;
   const used = scratch.get(base) ?? new Uint8Array(splitStart);
   scratch.delete(base); // a nested call (none today) would get its own
@@ -114,7 +115,10 @@ export function distill(src: Btf): DistillResult {
     }
     idMap[id] = nid;
   }
-  const newBase = bb.build();
+  // Headers as long as the source's: 24 bytes as libbpf <= 1.7 writes them, 32 as libbpf >= 1.8
+  // (which writes 32 for all new BTF). No kind layout: libbpf's distill writes none.
+  const hdrLen = headerLenLike(src.header.hdrLen);
+  const newBase = bb.build(hdrLen);
 
   // 2. The new split: the module's own types, then the other needed base types.
   const sb = new BtfBuilder(newBase, src.littleEndian, src.types.length + 1024);
@@ -129,7 +133,7 @@ export function distill(src: Btf): DistillResult {
   // 3. Renumber: base refs through idMap, split ids shifted down.
   const diff = splitStart - newBase.typeCount;
   for (let id = splitStart; id < src.typeCount; id++) idMap[id] = id - diff;
-  const out = sb.build();
+  const out = sb.build(hdrLen);
   const dv = out.dv;
   const le = out.littleEndian;
   const positions = out.idFieldPositions();

@@ -1,7 +1,7 @@
 /** Distilling a module: rewrite `.BTF`, add the distilled base, keep `.BTF_ids` in step. */
 import { Btf } from '../btf/btf.js';
 import { btfIdsLayout, remapBtfIds } from '../btf/btfids.js';
-import { KIND_NAMES } from '../btf/kinds.js';
+import { kindName } from '../btf/kinds.js';
 import {
   SEC_BASE_MINIMAL, SEC_BASE_NATIVE, SEC_BTF, SEC_BTF_IDS, SEC_BTF_IDS_MINIMAL, SEC_SPLIT_MINIMAL,
   baseSectionOf,
@@ -104,6 +104,7 @@ function splitOnBase(elf: ElfFile, base: Btf, opts: DistillModuleOptions): Split
     split = Btf.parse(raw, { base, file, section: SEC_BTF });
     validateBtf(split);
   } catch (e) {
+    if (e instanceof ModbtfError && e.code === 'E_BTF_KIND') throw e;
     if (e instanceof ModbtfError && isStandalone(raw)) return mapModuleOnto(elf, base, file);
     if (e instanceof ModbtfError) {
       throw new ModbtfError('E_NOT_SPLIT', `not split BTF on the given base: ${e.message}`, { file, section: SEC_BTF, typeId: e.typeId });
@@ -145,7 +146,7 @@ export function distillModule(elf: ElfFile, base: Btf, opts: DistillModuleOption
 
   const baseKinds: Record<string, number> = {};
   for (let id = 1; id < r.base.typeCount; id++) {
-    const k = KIND_NAMES[r.base.kind(id)]!;
+    const k = kindName(r.base.kind(id));
     baseKinds[k] = (baseKinds[k] ?? 0) + 1;
   }
   return withElf(editElfPieces(elf, edits), {

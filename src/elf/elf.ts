@@ -100,14 +100,16 @@ export class ElfFile {
     if (shstrndx >= shnum) fail(`section name table index ${shstrndx} is out of range (${shnum} sections)`);
     this.shstrndx = shstrndx;
 
-    // elfy validates the header and resolves the names (it throws plain Errors).
+    // Checked here, before elfy, whose own check of it is an assertion naming none of this.
+    if (this.readShdr(shstrndx).type !== SHT_STRTAB) fail(`section ${shstrndx} holding section names is not a string table`);
+    // elfy validates the header and resolves the names (it throws plain Errors, whose text is elfy's own).
     let names: string[];
     try {
       const parsed = elfy.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       names = parsed.body.sections.map((s) => s.name);
-    } catch (e) {
+    } catch {
       names = [];
-      if (shnum < SHN_LORESERVE) fail(`malformed ELF: ${e instanceof Error ? e.message : String(e)}`);
+      if (shnum < SHN_LORESERVE) fail('malformed ELF: its section headers cannot be read');
     }
     const secs: ElfSection[] = [];
     for (let i = 0; i < shnum; i++) {

@@ -9,7 +9,7 @@
  */
 import { Btf } from '../btf/btf.js';
 import { BtfBuilder } from '../btf/builder.js';
-import { Kind, LAYOUT } from '../btf/kinds.js';
+import { Kind, LAYOUT, headerLenLike, infoKind, infoVlen } from '../btf/kinds.js';
 import { ModbtfError } from '../errors.js';
 
 const UNMAPPED = -1;
@@ -51,11 +51,13 @@ function shapeHash(btf: Btf, id: number, ref: (id: number) => number): number | 
   const owner = btf.owner(id);
   const o = owner.off(id);
   const info = owner.u32(o + 4);
-  const kind = (info >>> 24) & 0x1f;
-  const vlen = info & 0xffff;
+  const kind = infoKind(info);
+  const vlen = infoVlen(info);
+  const l = LAYOUT[kind];
+  // A kind modbtf does not know (kernel BTF in the 2026 format) is equivalent to nothing.
+  if (!l) return null;
   let h = mix(0x811c9dc5, info);
   h = mixStr(h, owner, owner.u32(o));
-  const l = LAYOUT[kind]!;
   if (l.typeIsId) {
     const r = ref(owner.u32(o + 8));
     if (r === UNMAPPED) return null;
@@ -105,7 +107,8 @@ export function baseShapeIndex(base: Btf): BaseIndex {
   const byShape = new Map<number, number[]>();
   const self = (id: number): number => id;
   for (let id = 1; id < base.typeCount; id++) {
-    const h = shapeHash(base, id, self)!;
+    const h = shapeHash(base, id, self);
+    if (h === null) continue;
     const list = byShape.get(h);
     if (list) list.push(id);
     else byShape.set(h, [id]);
@@ -251,6 +254,7 @@ export function mapOntoBase(standalone: Btf, base: Btf): MapResult {
 }
 
 function mapTypes(src: Btf, base: Btf, from: number, to: number): MapResult {
+  src.requireKnownKinds('map it');
   const index = baseShapeIndex(base);
   const n = src.typeCount;
   const mapped = new Int32Array(n); // 0 undecided, >0 base id, UNMAPPED kept
@@ -324,7 +328,7 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number): MapResult {
   }
   for (let id = 1; id < from; id++) idMap[id] = id;
   for (let id = from; id < to; id++) if (mapped[id]! <= 0) b.copyType(src.owner(id), id, strCache);
-  const out = b.build();
+  const out = b.build(headerLenLike(src.header.hdrLen));
   const pos = out.idFieldPositions();
   for (let i = 0; i < pos.length; i++) {
     const p = pos[i]!;

@@ -24,6 +24,7 @@ import { isElf } from '../elf/index.js';
 import { bzImagePayload, isBzImage } from './bzimage.js';
 import { decompress, type Compression } from './compress.js';
 import { isLz4Legacy, lz4LegacyDecompress } from './lz4.js';
+import type { LimitOptions } from './limits.js';
 
 export type BootImageFormat = 'bzImage' | 'arm64 Image' | 'RISC-V Image' | 'EFI zboot' | 's390x image' | 'ARM zImage';
 
@@ -56,10 +57,10 @@ export function bootImageFormat(b: Uint8Array): BootImageFormat | null {
 }
 
 /** The kernel inside a boot image: its ELF (bzImage) or its `.BTF` (raw kernel images). */
-export async function bootImageKernel(b: Uint8Array, format: BootImageFormat, file?: string): Promise<BootImageKernel> {
+export async function bootImageKernel(b: Uint8Array, format: BootImageFormat, file?: string, opts: LimitOptions = {}): Promise<BootImageKernel> {
   switch (format) {
     case 'bzImage':
-      return { format, elf: await bzImagePayload(b, file) };
+      return { format, elf: await bzImagePayload(b, file, opts) };
     case 'arm64 Image': {
       // flags bit 0: kernel endianness (1 = big endian); image_size bounds the kernel when set.
       const be = (b[0x18]! & 1) === 1;
@@ -68,14 +69,14 @@ export async function bootImageKernel(b: Uint8Array, format: BootImageFormat, fi
     case 'RISC-V Image':
       return { format, btf: findKernelBtf(b.subarray(0, imageSize(b)), true, format, file) };
     case 'EFI zboot':
-      return fromRaw(format, await zbootPayload(b, file), file);
+      return fromRaw(format, await zbootPayload(b, file, opts), file);
     case 's390x image':
-      return fromRaw(format, await embeddedPayload(b, format, file), file, false);
+      return fromRaw(format, await embeddedPayload(b, format, file, opts), file, false);
     case 'ARM zImage': {
       const start = u32le(b, 0x28);
       const end = u32le(b, 0x2c);
       const len = end > start && end - start <= b.length ? end - start : b.length;
-      return fromRaw(format, await embeddedPayload(b.subarray(0, len), format, file), file, true);
+      return fromRaw(format, await embeddedPayload(b.subarray(0, len), format, file, opts), file, true);
     }
   }
 }
@@ -102,7 +103,7 @@ function imageSize(b: Uint8Array): number {
 // ---------------------------------------------------------------- EFI zboot
 
 /** drivers/firmware/efi/libstub/zboot-header.S: "MZ", "zimg", payload offset, payload size, 8 reserved, compression name. */
-async function zbootPayload(b: Uint8Array, file?: string): Promise<Uint8Array> {
+async function zbootPayload(b: Uint8Array, file?: string, opts: LimitOptions = {}): Promise<Uint8Array> {
   const off = u32le(b, 8);
   const size = u32le(b, 12);
   let n = 0x18;
@@ -115,10 +116,10 @@ async function zbootPayload(b: Uint8Array, file?: string): Promise<Uint8Array> {
   const payload = b.subarray(off, off + size);
   const kinds: Record<string, Compression> = { gzip: 'gzip', zstd: 'zstd', zstd22: 'zstd', xzkern: 'xz' };
   const kind = kinds[comp];
-  if (kind) return decompress(payload, kind, file);
+  if (kind) return decompress(payload, kind, file, opts);
   if (comp === 'lz4' && isLz4Legacy(payload)) {
     const hint = off + size + 4 <= b.length ? u32le(b, off + size) : 0;
-    return lz4LegacyDecompress(payload, hint, file);
+    return lz4LegacyDecompress(payload, hint, file, opts);
   }
   throw new ModbtfError('E_NOT_BTF', `EFI zboot image: payload compressed with ${comp || 'an unnamed method'}, which modbtf does not read (gzip, zstd, xz, lz4)`, { file });
 }
@@ -132,7 +133,7 @@ async function zbootPayload(b: Uint8Array, file?: string): Promise<Uint8Array> {
  * tables that merely contain the magic fail the walk), and the longest
  * well-formed container is the kernel.
  */
-async function embeddedPayload(b: Uint8Array, format: BootImageFormat, file?: string): Promise<Uint8Array> {
+async function embeddedPayload(b: Uint8Array, format: BootImageFormat, file?: string, opts: LimitOptions = {}): Promise<Uint8Array> {
   let best: { kind: Compression; start: number; end: number } | null = null;
   const consider = (kind: Compression, start: number, end: number): void => {
     if (end > start && (!best || end - start > best.end - best.start)) best = { kind, start, end };
@@ -140,19 +141,26 @@ async function embeddedPayload(b: Uint8Array, format: BootImageFormat, file?: st
   for (const start of occurrences(b, ZSTD_MAGIC)) consider('zstd', start, zstdFrameEnd(b, start));
   for (const start of occurrences(b, XZ_MAGIC)) consider('xz', start, xzStreamEnd(b, start));
   const found = best as { kind: Compression; start: number; end: number } | null;
-  if (found) return decompress(b.subarray(found.start, found.end), found.kind, file);
+  if (found) return decompress(b.subarray(found.start, found.end), found.kind, file, opts);
   // gzip has no length anywhere: try each member header with a sane flag byte, longest input first.
   for (const start of occurrences(b, GZIP_MAGIC)) {
     if ((b[start + 3]! & 0xe0) !== 0) continue;
     try {
-      const out = await decompress(b.subarray(start), 'gzip', file);
+      const out = await decompress(b.subarray(start), 'gzip', file, opts);
       if (out.length > 1 << 20) return out;
-    } catch {
+    } catch (e) {
+      if (e instanceof ModbtfError && e.code === 'E_TOO_LARGE') throw e;
       // not the kernel
     }
   }
   throw new ModbtfError('E_NOT_BTF', `${format}: no compressed kernel found (looked for zstd frames, xz streams and gzip members)`, { file });
 }
+
+/**
+ * Candidates looked at per signature: real images hold a handful (Debian's s390x kernel 5 zstd
+ * magics, its armhf zImage 2 xz ones); the bound keeps crafted input from going quadratic.
+ */
+const MAX_CANDIDATES = 64;
 
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
@@ -162,7 +170,7 @@ function occurrences(b: Uint8Array, magic: number[]): number[] {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   const pat = Buffer.from(magic);
   const out: number[] = [];
-  for (let i = buf.indexOf(pat); i >= 0; i = buf.indexOf(pat, i + 1)) out.push(i);
+  for (let i = buf.indexOf(pat); i >= 0 && out.length < MAX_CANDIDATES; i = buf.indexOf(pat, i + 1)) out.push(i);
   return out;
 }
 

@@ -1,7 +1,9 @@
 /** Compressed modules: detected by magic, decompressed in-process, recompressed with the system tools kbuild uses. */
-import { spawnSync } from 'node:child_process';
-import { gunzipSync } from 'node:zlib';
-import { ModbtfError } from '../errors.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { readSync } from 'node:fs';
+import { createGunzip } from 'node:zlib';
+import { ModbtfError, ioReason } from '../errors.js';
+import { OutputBuffer, checkModuleHead, limitOf, tooLarge, type LimitOptions } from './limits.js';
 
 export type Compression = 'none' | 'xz' | 'zstd' | 'gzip';
 
@@ -19,67 +21,277 @@ interface XzModule {
   default?: { XzReadableStream?: XzCtor };
 }
 
-async function xzDecompress(data: Uint8Array): Promise<Uint8Array> {
-  const input = new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(data);
-      controller.close();
-    },
-  });
-  const chunks: Uint8Array[] = [];
-  let total = 0;
+export interface DecompressOptions extends LimitOptions {
+  /**
+   * The output must be an ELF file or raw BTF (a module, vmlinux, kernel BTF):
+   * its first bytes are checked as they arrive, and decoding stops there when
+   * they are not one, or when the ELF header puts the section headers past
+   * the limit.
+   */
+  moduleOnly?: boolean;
+}
+
+/** Decoder failures, in what they say about the file. */
+function corrupt(kind: string, file: string | undefined, why = 'corrupt'): ModbtfError {
+  return new ModbtfError('E_DECOMPRESS', `${why} ${kind} data`, { file });
+}
+
+/** xz-embedded's return codes (xz.h) as xz-decompress reports them, in what they say about the file. */
+const XZ_CODES: Record<string, string> = {
+  2: 'xz data with an unsupported integrity check',
+  3: 'xz data needing more memory than the decoder has',
+  4: 'xz data needing a dictionary larger than the decoder supports',
+  5: 'corrupt xz data (bad stream header)',
+  6: 'xz data with unsupported options',
+  7: 'corrupt xz data',
+  8: 'truncated xz data',
+};
+
+function xzError(e: unknown, file: string | undefined): ModbtfError {
+  if (e instanceof ModbtfError) return e;
+  const code = /error code (\d+)/.exec(e instanceof Error ? e.message : '')?.[1];
+  return new ModbtfError('E_DECOMPRESS', (code && XZ_CODES[code]) || 'corrupt xz data', { file });
+}
+
+async function xzDecompress(data: Uint8Array, sink: OutputBuffer, file: string | undefined): Promise<void> {
   // Loaded on first use: most runs never see an xz module, and the wasm costs start-up time.
   const mod = (await import('xz-decompress')) as unknown as XzModule;
   const Xz = mod.XzReadableStream ?? mod.default?.XzReadableStream;
-  if (!Xz) throw new Error('xz-decompress has no XzReadableStream');
+  if (!Xz) throw new ModbtfError('E_DECOMPRESS', 'the xz decoder (xz-decompress) failed to load', { file });
+  let fed = false;
+  const input = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      // A new view each time: the decoder keeps its own reference to what it is given.
+      if (!fed) controller.enqueue(data);
+      else controller.close();
+      fed = true;
+    },
+  });
   const reader = new Xz(input).getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    total += value.length;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      sink.push(value);
+    }
+  } catch (e) {
+    await reader.cancel().catch(() => undefined);
+    throw xzError(e, file);
   }
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
+}
+
+/** fzstd's error codes (ZstdErrorCode). */
+function zstdError(e: unknown, file: string | undefined): ModbtfError {
+  if (e instanceof ModbtfError) return e;
+  const code = (e as { code?: unknown }).code;
+  if (code === 5) return corrupt('zstd', file, 'truncated');
+  if (code === 1) return new ModbtfError('E_DECOMPRESS', 'zstd data with a window larger than 2 GiB', { file });
+  return corrupt('zstd', file);
+}
+
+/** The frame header's window size and content size (null when absent); null for a non-zstd frame. */
+function zstdFrame(b: Uint8Array): { window: number; content: number | null } | null {
+  if (b.length < 6 || b[0] !== 0x28 || b[1] !== 0xb5 || b[2] !== 0x2f || b[3] !== 0xfd) return null;
+  const flg = b[4]!;
+  const single = (flg >> 5) & 1;
+  const fcf = flg >> 6;
+  const dictBytes = [0, 1, 2, 4][flg & 3]!;
+  let at = 5 + (single ? 0 : 1) + dictBytes;
+  const sizeBytes = fcf ? 1 << fcf : single;
+  if (at + sizeBytes > b.length) return null;
+  let content: number | null = null;
+  if (sizeBytes) {
+    content = 0;
+    for (let i = sizeBytes - 1; i >= 0; i--) content = content * 256 + b[at + i]!;
+    if (sizeBytes === 2) content += 256;
   }
-  return out;
+  at += sizeBytes;
+  let window = content ?? 0;
+  if (!single) {
+    const wd = b[5]!;
+    const base = 2 ** (10 + (wd >> 3));
+    window = base + (base / 8) * (wd & 7);
+  }
+  return { window, content };
+}
+
+async function zstdDecompress(data: Uint8Array, sink: OutputBuffer, limit: number, file: string | undefined): Promise<void> {
+  const frame = zstdFrame(data);
+  if (!frame) throw new ModbtfError('E_DECOMPRESS', 'not zstd data: bad frame header', { file });
+  if (frame.content !== null && frame.content > limit) {
+    throw tooLarge(file, limit, `decompressed size (${frame.content} bytes, as the zstd frame header says)`);
+  }
+  // The decoder keeps a window of this size besides the output.
+  if (frame.window > limit) throw tooLarge(file, limit, `zstd window (${frame.window} bytes)`);
+  const { Decompress } = await import('fzstd');
+  try {
+    const d = new Decompress((chunk) => sink.push(chunk));
+    // Fed in slices so that a bomb is stopped early: each slice decodes to at most a few blocks' worth more.
+    const step = 1 << 16;
+    for (let o = 0; o < data.length; o += step) d.push(data.subarray(o, Math.min(data.length, o + step)), o + step >= data.length);
+    if (data.length === 0) d.push(data, true);
+  } catch (e) {
+    throw zstdError(e, file);
+  }
+}
+
+function zlibError(e: unknown, file: string | undefined): ModbtfError {
+  if (e instanceof ModbtfError) return e;
+  const err = e as NodeJS.ErrnoException & { errno?: number };
+  if (err.code === 'Z_BUF_ERROR' || /unexpected end/i.test(err.message ?? '')) return corrupt('gzip', file, 'truncated');
+  return corrupt('gzip', file);
+}
+
+/** Gunzip from bytes, or from an open file read in slices (the compressed bytes are then never all held). */
+function gzipDecompress(source: Uint8Array | number, sink: OutputBuffer, file: string | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const z = createGunzip({ chunkSize: 1 << 18 });
+    let failed = false;
+    const fail = (e: unknown): void => {
+      if (failed) return;
+      failed = true;
+      z.destroy();
+      reject(zlibError(e, file));
+    };
+    z.on('data', (chunk: Buffer) => {
+      try {
+        sink.push(chunk);
+      } catch (e) {
+        fail(e);
+      }
+    });
+    z.on('error', fail);
+    z.on('end', () => {
+      if (!failed) resolve();
+    });
+    if (typeof source !== 'number') {
+      z.end(source);
+      return;
+    }
+    let pos = 0;
+    const feed = (): void => {
+      for (;;) {
+        if (failed) return;
+        const slice = Buffer.allocUnsafe(1 << 20);
+        let n: number;
+        try {
+          n = readSync(source, slice, 0, slice.length, pos);
+        } catch (e) {
+          fail(new ModbtfError('E_IO', `cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { file }));
+          return;
+        }
+        if (n === 0) {
+          z.end();
+          return;
+        }
+        pos += n;
+        if (!z.write(slice.subarray(0, n))) {
+          z.once('drain', feed);
+          return;
+        }
+      }
+    };
+    feed();
+  });
 }
 
 /** Above this size the system tool (when present) is much faster than the in-process decoders. */
-const SPAWN_THRESHOLD = 2 << 20;
+export const SPAWN_THRESHOLD = 2 << 20;
 
-function decompressWithTool(data: Uint8Array, kind: Exclude<Compression, 'none'>): Uint8Array | null {
-  const r = spawnSync(TOOLS[kind].cmd, ['-dc'], { input: data, maxBuffer: 1 << 30 });
-  if (r.error || r.status !== 0) return null;
-  return new Uint8Array(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength);
+/** xz and zstd decode faster in the system tool for large inputs; gzip is decoded by Node's own zlib. */
+export const usesTool = (kind: Compression, size: number): kind is 'xz' | 'zstd' =>
+  (kind === 'xz' || kind === 'zstd') && size > SPAWN_THRESHOLD;
+
+/** Read straight from the file by decompressFd: what the system tool decodes, and large gzip files. */
+export const streamsFromFile = (kind: Compression, size: number): kind is 'xz' | 'zstd' | 'gzip' =>
+  usesTool(kind, size) || (kind === 'gzip' && size > SPAWN_THRESHOLD);
+
+/**
+ * Decode with the system tool, reading from `input` (bytes, or an open file
+ * descriptor) into `sink`. Resolves to false when the tool cannot be run or
+ * fails (the in-process decoder then gives the verdict).
+ */
+function decompressWithTool(input: Uint8Array | number, kind: Exclude<Compression, 'none'>, sink: OutputBuffer): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(TOOLS[kind].cmd, ['-dc'], { stdio: [typeof input === 'number' ? input : 'pipe', 'pipe', 'ignore'] });
+    let stopped: unknown = null;
+    child.on('error', () => resolve(false));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (stopped) return;
+      try {
+        sink.push(chunk);
+      } catch (e) {
+        stopped = e;
+        child.kill('SIGKILL');
+        child.stdout!.destroy();
+      }
+    });
+    child.on('close', (status) => {
+      if (stopped) reject(stopped);
+      else resolve(status === 0);
+    });
+    if (typeof input !== 'number') {
+      child.stdin!.on('error', () => undefined); // the tool stopped reading: its status says why
+      child.stdin!.end(input);
+    }
+  });
 }
 
-export async function decompress(data: Uint8Array, kind: Compression, file?: string): Promise<Uint8Array> {
-  if (kind !== 'none' && data.length > SPAWN_THRESHOLD) {
-    const out = decompressWithTool(data, kind);
-    if (out && out.length) return out;
+/** A size hint from the format (gzip's ISIZE trailer): where the output buffer starts. */
+function sizeHint(data: Uint8Array, kind: Compression): number {
+  if (kind === 'gzip' && data.length >= 18) {
+    const n = data.length;
+    return (data[n - 4]! | (data[n - 3]! << 8) | (data[n - 2]! << 16) | (data[n - 1]! << 24)) >>> 0;
   }
-  try {
-    switch (kind) {
-      case 'none':
-        return data;
-      case 'xz': {
-        const out = await xzDecompress(data);
-        if (out.length === 0) throw new Error('no data');
-        return out;
-      }
-      case 'zstd':
-        return (await import('fzstd')).decompress(data);
-      case 'gzip':
-        return new Uint8Array(gunzipSync(data));
-    }
-  } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    throw new ModbtfError('E_DECOMPRESS', `${kind} data does not decompress: ${why}`, { file });
+  if (kind === 'zstd') return zstdFrame(data)?.content ?? 0;
+  return 0;
+}
+
+function outputFor(kind: Compression, file: string | undefined, opts: DecompressOptions, hint: number): OutputBuffer {
+  const limit = limitOf(opts);
+  const onHead = opts.moduleOnly ? (head: Uint8Array) => checkModuleHead(head, limit, kind, file) : null;
+  return new OutputBuffer(limit, file, onHead, hint);
+}
+
+/**
+ * Decompress `data` (a whole compressed file) into at most the limit's bytes
+ * (`maxInputSize`, default 1 GiB): past it, an E_TOO_LARGE error. Corrupt or
+ * truncated data is an E_DECOMPRESS error saying so.
+ */
+export async function decompress(data: Uint8Array, kind: Compression, file?: string, opts: DecompressOptions = {}): Promise<Uint8Array> {
+  if (kind === 'none') return data;
+  const hint = sizeHint(data, kind);
+  if (usesTool(kind, data.length)) {
+    const sink = outputFor(kind, file, opts, hint);
+    if (await decompressWithTool(data, kind, sink)) return sink.finish();
   }
+  const sink = outputFor(kind, file, opts, hint);
+  switch (kind) {
+    case 'xz':
+      await xzDecompress(data, sink, file);
+      break;
+    case 'zstd':
+      await zstdDecompress(data, sink, limitOf(opts), file);
+      break;
+    case 'gzip':
+      await gzipDecompress(data, sink, file);
+      break;
+  }
+  return sink.finish();
+}
+
+/**
+ * Decompress an open file, read directly by the system tool (xz, zstd) or
+ * in slices (gzip): the compressed bytes are never all held. Null when the
+ * tool cannot do it (the caller then reads the file and calls decompress).
+ */
+export async function decompressFd(fd: number, kind: Exclude<Compression, 'none'>, file?: string, opts: DecompressOptions = {}): Promise<Uint8Array | null> {
+  const sink = outputFor(kind, file, opts, 0);
+  if (kind === 'gzip') {
+    await gzipDecompress(fd, sink, file);
+    return sink.finish();
+  }
+  return (await decompressWithTool(fd, kind, sink)) ? sink.finish() : null;
 }
 
 const TOOLS: Record<Exclude<Compression, 'none'>, { cmd: string; args: string[]; pkg: string }> = {
@@ -97,7 +309,7 @@ export function compress(data: Uint8Array, kind: Compression, file?: string): Ui
     const missing = (r.error as NodeJS.ErrnoException).code === 'ENOENT';
     throw new ModbtfError('E_COMPRESS', missing
       ? `${t.cmd} not found: install ${t.pkg} to write ${kind}-compressed modules`
-      : `${t.cmd} failed: ${r.error.message}`, { file });
+      : `${t.cmd} failed: ${ioReason(r.error)}`, { file });
   }
   if (r.status !== 0) {
     throw new ModbtfError('E_COMPRESS', `${t.cmd} failed (exit ${r.status}): ${r.stderr.toString().trim()}`, { file });

@@ -5,3 +5,4 @@ export * from './write.js';
 export * from './bzimage.js';
 export * from './bootimage.js';
 export * from './lz4.js';
+export * from './limits.js';

@@ -1,8 +1,9 @@
 /** Opening any input modbtf takes: module, vmlinux, raw BTF; compressed or not; detected by content. */
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { ElfFile, isElf } from '../elf/index.js';
-import { ModbtfError } from '../errors.js';
-import { decompress, detectCompression, type Compression } from './compress.js';
+import { ModbtfError, ioReason } from '../errors.js';
+import { SPAWN_THRESHOLD, decompress, streamsFromFile, decompressFd, detectCompression, type Compression } from './compress.js';
+import { OutputBuffer, limitOf, tooLarge, type LimitOptions } from './limits.js';
 import { bootImageFormat, bootImageKernel } from './bootimage.js';
 import { splitSignature } from './signature.js';
 
@@ -23,17 +24,23 @@ function isRawBtf(b: Uint8Array): boolean {
   return b.length >= 2 && ((b[0] === 0x9f && b[1] === 0xeb) || (b[0] === 0xeb && b[1] === 0x9f));
 }
 
+export type OpenOptions = LimitOptions;
+
 /** Classify already-read bytes. */
-export async function classifyInput(path: string, bytes: Uint8Array, mode = 0o644): Promise<InputFile> {
-  const boot = bootImageFormat(bytes);
+export async function classifyInput(path: string, bytes: Uint8Array, mode = 0o644, opts: OpenOptions = {}): Promise<InputFile> {
+  return classify(path, bytes, mode, opts, null);
+}
+
+async function classify(path: string, bytes: Uint8Array, mode: number, opts: OpenOptions, decoded: Uint8Array | null): Promise<InputFile> {
+  const boot = decoded ? null : bootImageFormat(bytes);
   if (boot) {
-    const k = await bootImageKernel(bytes, boot, path);
+    const k = await bootImageKernel(bytes, boot, path, opts);
     if (k.btf) return { path, compression: 'none', signature: null, kind: 'btf', elf: null, btf: k.btf, mode };
     if (!isElf(k.elf)) throw new ModbtfError('E_NOT_BTF', `${boot}: the payload is not an ELF kernel`, { file: path });
     return { path, compression: 'none', signature: null, kind: 'elf', elf: ElfFile.parse(k.elf, path), btf: null, mode };
   }
   const compression = detectCompression(bytes);
-  const data = compression === 'none' ? bytes : await decompress(bytes, compression, path);
+  const data = compression === 'none' ? bytes : decoded ?? await decompress(bytes, compression, path, { ...opts, moduleOnly: true });
   if (isElf(data)) {
     const { elf, signature } = splitSignature(data, path);
     return { path, compression, signature, kind: 'elf', elf: ElfFile.parse(elf, path), btf: null, mode };
@@ -46,21 +53,87 @@ export async function classifyInput(path: string, bytes: Uint8Array, mode = 0o64
     : `${compression} data holds neither an ELF file nor raw BTF`, { file: path });
 }
 
-export async function openInput(path: string): Promise<InputFile> {
-  let bytes: Uint8Array;
-  let mode: number;
+const KIND_OF_MODE: [number, string][] = [[0o020000, 'a character device'], [0o060000, 'a block device'], [0o140000, 'a socket']];
+
+function ioError(path: string, e: unknown): ModbtfError {
+  if (e instanceof ModbtfError) return e;
+  return new ModbtfError('E_IO', `cannot read: ${ioReason(e, { ENOENT: 'no such file' })}`, { file: path });
+}
+
+/** Read all of a FIFO (or pipe) up to the limit; a FIFO without a writer reads as empty. */
+function readStream(fd: number, limit: number, path: string): Uint8Array {
+  const out = new OutputBuffer(limit, path, null, 0, 'input size');
+  const chunk = new Uint8Array(1 << 16);
+  const wait = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(fd, chunk, 0, chunk.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(wait, 0, 0, 5);
+        continue;
+      }
+      throw e;
+    }
+    if (n === 0) break;
+    out.push(chunk.subarray(0, n));
+  }
+  return out.finish();
+}
+
+/**
+ * Open any input by path, holding at most `maxInputSize` bytes (default
+ * 1 GiB) of it: a larger file is refused before it is read, a compressed one
+ * is refused as soon as its output passes the limit (or clearly is not a
+ * module). Devices and sockets are refused; a FIFO is read up to the limit.
+ */
+export async function openInput(path: string, opts: OpenOptions = {}): Promise<InputFile> {
+  const limit = limitOf(opts);
+  let bytes: Uint8Array | undefined;
+  let mode: number | undefined;
+  let fd = -1;
+  let decoded: Uint8Array | null = null;
   try {
     // Synchronous on purpose: one module at a time per thread, and each libuv round trip
     // costs more than the read itself for the small files modules are.
-    const st = statSync(path);
+    // Non-blocking: opening a FIFO nobody writes to must not hang.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
     if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     mode = st.mode & 0o7777;
-    const buf = readFileSync(path);
-    bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    if (st.isFIFO()) {
+      bytes = readStream(fd, limit, path);
+    } else if (!st.isFile()) {
+      const what = KIND_OF_MODE.find(([m]) => (st.mode & 0o170000) === m)?.[1] ?? 'not a regular file';
+      throw new ModbtfError('E_IO', `cannot read: ${what}, not a regular file`, { file: path });
+    } else {
+      if (st.size > limit) throw tooLarge(path, limit, `file size (${st.size} bytes)`);
+      // A large compressed file goes straight from the file to the system tool.
+      if (st.size > SPAWN_THRESHOLD) {
+        const head = new Uint8Array(16);
+        const k = readSync(fd, head, 0, head.length, 0);
+        const kind = detectCompression(head.subarray(0, k));
+        if (streamsFromFile(kind, st.size)) {
+          decoded = await decompressFd(fd, kind, path, { ...opts, moduleOnly: true });
+          bytes = head.subarray(0, k);
+        }
+      }
+    }
+    if (!decoded && st.isFile()) {
+      bytes = new Uint8Array(st.size);
+      let off = 0;
+      while (off < st.size) {
+        const n = readSync(fd, bytes, off, st.size - off, off);
+        if (n === 0) break;
+        off += n;
+      }
+      if (off < st.size) bytes = bytes.subarray(0, off);
+    }
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EISDIR' ? 'is a directory' : err.message;
-    throw new ModbtfError('E_IO', `cannot read: ${why}`, { file: path });
+    throw ioError(path, e);
+  } finally {
+    if (fd >= 0) closeSync(fd);
   }
-  return classifyInput(path, bytes, mode);
+  return classify(path, bytes!, mode!, opts, decoded);
 }

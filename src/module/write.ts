@@ -1,7 +1,8 @@
 /** Atomic writes: temp file beside the target, fsync, rename; mode kept; input untouched on failure. */
-import { chownSync, closeSync, fchmodSync, fsync, lstatSync, openSync, renameSync, rmSync, writeSync, writevSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chownSync, closeSync, fchmodSync, fsync, lstatSync, openSync, readdirSync, renameSync, rmSync, writeSync, writevSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { ModbtfError } from '../errors.js';
+import { ModbtfError, ioReason } from '../errors.js';
 import { compress, type Compression } from './compress.js';
 
 export interface WriteOptions {
@@ -15,9 +16,20 @@ export function setBeforeRenameHook(fn: ((tmp: string) => Promise<void> | void) 
   beforeRename = fn;
 }
 
-/** 8 hex digits for a temp name (exclusive create makes it safe; this only makes clashes rare). */
-function tempSuffix(): string {
-  return ((Math.random() * 2 ** 32) >>> 0).toString(16).padStart(8, '0');
+/** The temp file name of a write to `path` by process `pid`. */
+const tempName = (path: string, pid: number): string =>
+  join(dirname(path), `.${basename(path)}.modbtf-${pid}-${randomBytes(4).toString('hex')}.tmp`);
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Is process `pid` alive? (EPERM: alive, someone else's.) */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 /** fsync on libuv's thread pool: a batch's files are synced concurrently, not one after another. */
@@ -39,6 +51,39 @@ function writeAll(fd: number, pieces: readonly Uint8Array[]): void {
     }
     if (i < pieces.length) skip += n;
   }
+}
+
+/**
+ * Remove the temp files earlier writes to `path` left behind when killed
+ * (`.NAME.modbtf-PID-XXXXXXXX.tmp` whose PID is no longer running). A file
+ * whose process is alive, or that cannot be checked, is left alone. Returns
+ * the names removed.
+ */
+export function removeStaleTemps(path: string): string[] {
+  const dir = dirname(path);
+  const re = new RegExp(`^\\.${escapeRe(basename(path))}\\.modbtf-(\\d+)-[0-9a-f]+\\.tmp$`);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = re.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
+    try {
+      const st = lstatSync(join(dir, name));
+      if (!st.isFile()) continue;
+      rmSync(join(dir, name));
+      removed.push(name);
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+  return removed;
 }
 
 /**
@@ -64,7 +109,8 @@ export async function writeFileAtomic(path: string, data: Uint8Array | readonly 
     if (e instanceof ModbtfError) throw e;
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(path, e);
   }
-  const tmp = join(dir, `.${basename(path)}.modbtf-${process.pid}-${tempSuffix()}.tmp`);
+  removeStaleTemps(path);
+  const tmp = tempName(path, process.pid);
   let created = false;
   try {
     const fd = openSync(tmp, 'wx', mode);
@@ -102,13 +148,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | readonly 
 }
 
 function ioError(path: string, e: unknown): ModbtfError {
-  const err = e as NodeJS.ErrnoException;
-  const reasons: Record<string, string> = {
-    ENOENT: 'directory does not exist', EACCES: 'permission denied', EROFS: 'read-only file system',
-    ENOSPC: 'no space left on device', EDQUOT: 'disk quota exceeded', EISDIR: 'is a directory', EPERM: 'operation not permitted',
-  };
-  const why = (err.code && reasons[err.code]) ?? err.message ?? String(e);
-  return new ModbtfError('E_WRITE', `cannot write: ${why}`, { file: path });
+  return new ModbtfError('E_WRITE', `cannot write: ${ioReason(e, { ENOENT: 'directory does not exist' })}`, { file: path });
 }
 
 export interface WriteModuleOptions {

@@ -5,7 +5,7 @@
  * type that cannot be mapped is reported, each with its reason.
  */
 import { Btf } from '../btf/btf.js';
-import { Kind, INT_BOOL, INT_CHAR, INT_SIGNED, kindName } from '../btf/kinds.js';
+import { Kind, INT_BOOL, INT_CHAR, INT_SIGNED, infoKind, kindName } from '../btf/kinds.js';
 import { ModbtfError } from '../errors.js';
 
 export type ProblemReason = 'missing' | 'kind' | 'size' | 'ambiguous';
@@ -86,7 +86,8 @@ export function targetIndex(target: Btf): TargetIndex {
     const o = offs[i]!;
     const nameOff = dv.getUint32(o, le);
     if (nameOff === 0) continue;
-    if (!isCandidateKind((dv.getUint32(o + 4, le) >>> 24) & 0x1f)) continue;
+    // Kinds modbtf does not know (2026 kernel BTF) are never candidates, as in libbpf.
+    if (!isCandidateKind(infoKind(dv.getUint32(o + 4, le)))) continue;
     const b = nameOff - start;
     let e = strs.indexOf(0, b);
     if (e < 0) e = strs.length;
@@ -177,6 +178,7 @@ export function planRelocation(split: Btf, target: Btf): RelocationPlan {
   const dist = split.base;
   if (!dist) throw split.error('E_NOT_DISTILLED', 'BTF has no distilled base to relocate from');
   if (target.base) throw target.error('E_RELOCATE', 'target BTF must be a base BTF (vmlinux), not split BTF');
+  split.requireKnownKinds('relocate it');
   validateDistilledBase(dist);
   const nrDist = dist.typeCount;
   const nrBase = target.typeCount;
@@ -337,7 +339,8 @@ export function relocate(split: Btf, target: Btf): RelocateResult {
 /** Rewrite the split's type ids and string offsets in a copy, per `plan`. */
 export function applyPlan(split: Btf, target: Btf, plan: RelocationPlan): RelocateResult {
   const dist = split.base!;
-  const types = split.types.slice();
+  // A copy in a buffer of its own (Buffer#slice would be a view of the input).
+  const types = new Uint8Array(split.types);
   const dv = new DataView(types.buffer);
   const le = split.littleEndian;
   const { idMap, strMap } = plan;
@@ -365,6 +368,7 @@ export function applyPlan(split: Btf, target: Btf, plan: RelocationPlan): Reloca
       dv.setUint32(p, m, le);
     }
   }
-  const btf = Btf.fromSections(types, split.strings, le, target, split.where, split.header.hdrLen);
+  // The header length and any kind layout of the split stay (libbpf relocates in place).
+  const btf = Btf.fromSections(types, split.strings, le, target, split.where, split.header.hdrLen, split.layout);
   return { btf, idMap };
 }

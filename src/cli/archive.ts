@@ -1,0 +1,116 @@
+/** `min-core -r`: every kernel BTF of a BTFHub-style tree minimized for the same BPF objects. */
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import prettyBytes from 'pretty-bytes';
+import { findKernelBtfs, minCoreArchive, reproducibleTarGz, type ArchiveInput, type ArchiveResult } from '../archive/btfhub.js';
+import { ModbtfError } from '../errors.js';
+import { writeFileAtomic } from '../module/index.js';
+import { describeError, jsonFailure, jsonSuccess, type Output } from './common.js';
+import { loadBpfObjects } from './core.js';
+
+export interface MinCoreArchiveOptions {
+  files: string[];
+  /** root of the tree */
+  kernel: string;
+  outDir?: string;
+  tar?: string;
+  jobs: number;
+  json: boolean;
+}
+
+class Progress {
+  private readonly tty: boolean;
+  constructor(private readonly total: number, enabled: boolean) {
+    this.tty = enabled && process.stderr.isTTY === true && total > 1;
+  }
+  tick(done: number, name: string): void {
+    if (!this.tty) return;
+    const width = 30;
+    const fill = Math.round((done / this.total) * width);
+    process.stderr.write(`\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${this.total} ${name.slice(-40).padEnd(40)}`);
+  }
+  clear(): void {
+    if (this.tty) process.stderr.write(`\r${' '.repeat(80)}\r`);
+  }
+}
+
+export async function cmdMinCoreArchive(o: MinCoreArchiveOptions, io: Output, progress: boolean): Promise<number> {
+  let isDir = false;
+  try {
+    isDir = statSync(o.kernel).isDirectory();
+  } catch {
+    throw new ModbtfError('E_IO', 'cannot read: no such directory', { file: o.kernel });
+  }
+  if (!isDir) throw new ModbtfError('E_USAGE', 'is not a directory (with -r, --kernel is a tree of <distro>/<version>/<arch>/<release>.btf[.tar.xz])', { file: o.kernel });
+
+  // Every object is read first: a bad one fails the run before any kernel is touched.
+  const inputs: ArchiveInput[] = [];
+  let bad = false;
+  for (const f of o.files) {
+    try {
+      for (const ob of await loadBpfObjects(f)) inputs.push({ name: ob.name, bytes: ob.bytes });
+    } catch (e) {
+      bad = true;
+      if (o.json) io.out(jsonFailure(f, e));
+      else io.err(`modbtf: min-core: ${describeError(e)}`);
+    }
+  }
+  if (bad) return 1;
+
+  const entries = findKernelBtfs(o.kernel);
+  if (entries.length === 0) throw new ModbtfError('E_NOT_BTF', 'no kernel BTF (*.btf, *.btf.tar.xz) under this directory', { file: o.kernel });
+
+  const outDir = o.outDir === undefined ? undefined : resolve(o.outDir);
+  const bar = new Progress(entries.length, progress && !o.json);
+  // Reported in tree order whatever order the workers finish in.
+  const pending: (ArchiveResult | undefined)[] = new Array(entries.length);
+  const index = new Map(entries.map((e, i) => [e.rel, i]));
+  let printed = 0;
+  let failed = 0;
+  let bytes = 0;
+  const report = (r: ArchiveResult): void => {
+    const out = outDir ? join(outDir, r.rel) : undefined;
+    if (o.json) {
+      if (r.ok) io.out(jsonSuccess(r.path, { kernel: r.rel, ...(out ? { output: out } : {}), size: r.bytes!.length, types: r.types, unresolved: r.missing }));
+      else io.out(jsonFailure(r.path, r.error));
+    } else if (!r.ok) {
+      bar.clear();
+      // the error names the object when a relocation failed: say which kernel too
+      const where = r.error!.file === r.path ? '' : `${r.path}: `;
+      io.err(`modbtf: min-core: ${where}${describeError(r.error)}`);
+    }
+  };
+  const results = await minCoreArchive(entries, inputs, o.jobs, async (r, done) => {
+    if (r.ok) {
+      bytes += r.bytes!.length;
+      if (outDir) {
+        const dest = join(outDir, r.rel);
+        mkdirSync(dirname(dest), { recursive: true });
+        await writeFileAtomic(dest, r.bytes!);
+      }
+    } else {
+      failed++;
+    }
+    pending[index.get(r.rel)!] = r;
+    while (printed < entries.length && pending[printed]) {
+      report(pending[printed]!);
+      pending[printed] = undefined;
+      printed++;
+    }
+    bar.tick(done, r.rel);
+  });
+  bar.clear();
+
+  const ok = results.filter((r) => r.ok);
+  let tarSize = 0;
+  if (o.tar !== undefined) {
+    const tgz = await reproducibleTarGz(ok.map((r) => ({ rel: r.rel, data: r.bytes! })));
+    await writeFileAtomic(resolve(o.tar), tgz);
+    tarSize = tgz.length;
+  }
+  if (!o.json) {
+    const dest = [outDir ? o.outDir! : '', o.tar !== undefined ? `${o.tar} (${prettyBytes(tarSize)})` : ''].filter(Boolean).join(' and ');
+    io.out(`${dest}: ${ok.length} of ${entries.length} kernel${entries.length === 1 ? '' : 's'} minimized (${prettyBytes(bytes)}) for ${inputs.length} BPF object${inputs.length === 1 ? '' : 's'}${failed ? `, ${failed} failed` : ''}`);
+  }
+  return failed ? 1 : 0;
+}
