@@ -317,8 +317,10 @@ for (const x of side.workloads) {
   console.log(`| ${x.workload} | ${x.op} | ${f(x.modbtfMs)} | ${f(x.refMs)} | ${f(x.ratio, 2)} | ${f(x.nodeMs)} | ${f(x.modbtfRssMB)} | ${f(x.refRssMB)} |`);
 }
 // dump --format c side by side with bpftool (scripts/bench/dumpc.mjs prints its own table)
-const dumpc = (await import('./bench/dumpc.mjs')).benchDumpC({ root, corpusDir });
-results.dumpC = dumpc.workloads; results.targets.push(...dumpc.targets);
+if (!sideOnly) {
+  const dumpc = (await import('./bench/dumpc.mjs')).benchDumpC({ root, corpusDir });
+  results.dumpC = dumpc.workloads; results.targets.push(...dumpc.targets);
+}
 console.log('\n| target | measured | limit | |\n|---|---:|---:|---|');
 for (const t of results.targets) console.log(`| ${t.name} | ${t.value} | ${t.limit} | ${t.ok ? 'ok' : 'MISSED'} |`);
 mkdirSync(join(root, 'bench-results'), { recursive: true });
