@@ -74,7 +74,7 @@ async function batch(kind: TaskKind, p: Parsed, opts: TaskOptions, io: Output): 
   const files = expandInputs(p.args, bool(p.opts.recursive), io);
   if (files.length === 0) return EXIT_FAIL;
   checkOutputOptions(files, opts);
-  const jobs = typeof p.opts.jobs === 'number' ? p.opts.jobs : defaultJobs();
+  const jobs = typeof p.opts.jobs === 'number' ? p.opts.jobs : defaultJobs(files);
   return runBatch(kind, opts, files, jobs, io, io === stdio && !opts.json);
 }
 
