@@ -70,7 +70,7 @@ function collectBaseRefs(src: Btf, base: Btf, used: Uint8Array): Uint32Array {
 const scratch = new WeakMap<Btf, Uint8Array>();
 
 /** Whether distilled base type `id` of kind `kind` goes to the distilled base (else to the split). */
-function goesToBase(kind: number, named: boolean): boolean {
+export function goesToBase(kind: number, named: boolean): boolean {
   switch (kind) {
     case Kind.INT: case Kind.FLOAT: case Kind.FWD:
       return true;
@@ -81,7 +81,16 @@ function goesToBase(kind: number, named: boolean): boolean {
   }
 }
 
-export function distill(src: Btf): DistillResult {
+export interface DistillOptions {
+  /**
+   * Base ids to put in the distilled base although the split BTF does not
+   * refer to them (types `.BTF_ids` slots name), as if it did. Each must be a
+   * type {@link goesToBase} accepts; with none, the output is libbpf's.
+   */
+  extraBase?: Iterable<number>;
+}
+
+export function distill(src: Btf, opts: DistillOptions = {}): DistillResult {
   const base = src.base;
   if (!base) {
     throw new ModbtfError('E_NOT_SPLIT', 'BTF is not split BTF (it has no base): nothing to distill', src.where);
@@ -97,6 +106,17 @@ export function distill(src: Btf): DistillResult {
     used.fill(0);
   }
   scratch.set(base, used);
+  if (opts.extraBase) {
+    const extra = new Set<number>();
+    for (const id of opts.extraBase) {
+      if (id <= 0 || id >= splitStart || !goesToBase(base.kind(id), base.nameOff(id) !== 0)) {
+        throw new ModbtfError('E_DISTILL', `base type [${id}] cannot be added to the distilled base`, { ...src.where, typeId: id });
+      }
+      extra.add(id);
+    }
+    for (const id of needed) extra.delete(id);
+    if (extra.size) needed = Uint32Array.from([...needed, ...extra]).sort();
+  }
 
   const idMap = new Uint32Array(src.typeCount);
   const strCache = new Map<number, number>();

@@ -1,7 +1,7 @@
 /** Distilling a module: rewrite `.BTF`, add the distilled base, keep `.BTF_ids` in step. */
 import { Btf } from '../btf/btf.js';
-import { btfIdsLayout, remapBtfIds } from '../btf/btfids.js';
-import { kindName } from '../btf/kinds.js';
+import { btfIdsLayout, remapBtfIds, type BtfIdsLayout } from '../btf/btfids.js';
+import { Kind, kindName } from '../btf/kinds.js';
 import {
   SEC_BASE_MINIMAL, SEC_BASE_NATIVE, SEC_BTF, SEC_BTF_IDS, SEC_BTF_IDS_MINIMAL, SEC_SPLIT_MINIMAL,
   baseSectionOf,
@@ -11,7 +11,7 @@ import { validateBtf } from '../btf/validate.js';
 import { ElfFile, withElf, editElfPieces, type ElfEdits, type ElfPieces } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
 import { relocateSplit } from '../reconcile/module.js';
-import { distill } from './distill.js';
+import { distill, goesToBase } from './distill.js';
 import { mapOntoBase } from '../map/map.js';
 
 export interface DistillModuleOptions {
@@ -114,22 +114,52 @@ function splitOnBase(elf: ElfFile, base: Btf, opts: DistillModuleOptions): Split
   return { split, ids: idsSec ? elf.data(idsSec) : null, redone: false };
 }
 
+/**
+ * Base ids that `.BTF_ids` slots name. The kernel maps a slot below the
+ * distilled base's count through the module's base id map, so a base type a
+ * slot names must be in the distilled base even when no split type refers to
+ * it (e.g. `struct nf_conn___init` in nf_conntrack). Only types the kernel
+ * finds again by name can be there: a slot naming an anonymous or reference
+ * base type is refused.
+ */
+function slotBaseIds(ids: Uint8Array, layout: BtfIdsLayout, split: Btf, le: boolean, file?: string): number[] {
+  const base = split.base!;
+  const dv = new DataView(ids.buffer, ids.byteOffset, ids.byteLength);
+  const out: number[] = [];
+  for (const off of layout.slots) {
+    const v = dv.getUint32(off, le);
+    if (v === 0 || v >= split.startId) continue;
+    const kind = base.kind(v);
+    const name = base.name(v);
+    if (!goesToBase(kind, base.nameOff(v) !== 0)) {
+      const what = kind === Kind.STRUCT || kind === Kind.UNION || kind === Kind.ENUM || kind === Kind.ENUM64
+        ? 'an anonymous type' : 'not a type a distilled base can hold';
+      throw new ModbtfError('E_BTF_IDS',
+        `slot at offset ${off} (${layout.slotNames.get(off)}) names base type [${v}] ${kindName(kind)} '${name}', ${what}: the kernel cannot map it from a distilled base`,
+        { file, section: SEC_BTF_IDS, typeId: v });
+    }
+    out.push(v);
+  }
+  return out;
+}
+
 export function distillModule(elf: ElfFile, base: Btf, opts: DistillModuleOptions = {}): DistillModuleResult {
   const file = opts.file;
   const section = opts.section ?? SEC_BASE_MINIMAL;
   const btfBefore = elf.section(SEC_BTF)?.size ?? 0;
   const { split, ids, redone, mappedStandalone } = splitOnBase(elf, base, opts);
   const moduleTypes = split.nrTypes;
-  const r = distill(split);
+  const idsSec = elf.section(SEC_BTF_IDS);
+  const layout = idsSec && ids ? btfIdsLayout(ids, idsSec.index, elf.symbols(), elf.littleEndian, { file }) : null;
+  const extraBase = layout && ids ? slotBaseIds(ids, layout, split, elf.littleEndian, file) : [];
+  const r = distill(split, { extraBase });
   const baseBytes = r.base.toBytes();
   const splitBytes = r.split.toBytes();
 
   const replace = new Map<string, Uint8Array>([[SEC_BTF, splitBytes]]);
   let btfIdsSlots = 0;
   let btfIdsChanged = 0;
-  const idsSec = elf.section(SEC_BTF_IDS);
-  if (idsSec && ids) {
-    const layout = btfIdsLayout(ids, idsSec.index, elf.symbols(), elf.littleEndian, { file });
+  if (layout && ids) {
     const remapped = remapBtfIds(ids, layout, r.idMap, elf.littleEndian, { file });
     replace.set(SEC_BTF_IDS, remapped.bytes);
     btfIdsSlots = remapped.slots;

@@ -108,7 +108,7 @@ function patchedPieces(src: Uint8Array, end: number, patches: Patch[]): Uint8Arr
   const overlap = sorted.some((p, i) => i > 0 && p.at < sorted[i - 1]!.at + sorted[i - 1]!.len);
   if (overlap) {
     // Sections overlapping each other (hostile input): apply in order over a copy, as written.
-    const copy = src.slice(0, end);
+    const copy = Uint8Array.prototype.slice.call(src, 0, end);
     for (const p of patches) {
       if (p.data) copy.set(p.data.subarray(0, p.len), p.at);
       else copy.fill(0, p.at, p.at + p.len);
@@ -149,7 +149,7 @@ export function editElfPieces(elf: ElfFile, edits: ElfEdits): ElfPieces {
   }
 
   // Headers, as raw bytes, patched below.
-  const headers: Uint8Array[] = elf.sections.map((s) => elf.headerBytes(s.index).slice());
+  const headers: Uint8Array[] = elf.sections.map((s) => Uint8Array.prototype.slice.call(elf.headerBytes(s.index)));
   const hdv = (i: number): DataView => new DataView(headers[i]!.buffer);
 
   // Start appending where the old section header table was, when it ends the file.
@@ -198,7 +198,7 @@ export function editElfPieces(elf: ElfFile, edits: ElfEdits): ElfPieces {
   for (const a of add) {
     let h: Uint8Array;
     if (a.like) {
-      h = elf.headerBytes(elf.section(a.like)!.index).slice();
+      h = Uint8Array.prototype.slice.call(elf.headerBytes(elf.section(a.like)!.index));
     } else {
       h = new Uint8Array(SHDR64);
       const d = new DataView(h.buffer);
@@ -263,7 +263,7 @@ export function editElfPieces(elf: ElfFile, edits: ElfEdits): ElfPieces {
     setHeader(joined);
     return { pieces: [joined], length: out.len };
   }
-  const ehdr = elf.bytes.slice(0, EHDR64);
+  const ehdr = Uint8Array.prototype.slice.call(elf.bytes, 0, EHDR64);
   setHeader(ehdr);
   patches.push({ at: 0, data: ehdr, len: EHDR64 });
   const pieces = patchedPieces(elf.bytes, contentEnd, patches);

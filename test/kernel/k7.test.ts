@@ -105,4 +105,28 @@ describe.skipIf(!!skip)('a 7.x kernel accepts modbtf output', () => {
     }
     expect(readFileSync(join(dir, 'vmlinux.btf')).length).toBeGreaterThan(1 << 20);
   });
+
+  it('nf_conntrack, whose .BTF_ids names struct nf_conn___init that its BTF does not use, loads distilled and reconciled', async () => {
+    const stock = findModule('nf_conntrack');
+    const native = join(dir, 'nf_conntrack.native.ko.xz');
+    const reconciled = join(dir, 'nf_conntrack.reconciled.ko.xz');
+    expect(await run(['distill', '-B', setup.kernel!, '--section', '.BTF.base', '-o', native, stock], quiet)).toBe(0);
+    copyFileSync(native, reconciled);
+    expect(await run(['reconcile', '-k', join(dir, 'vmlinux.btf'), reconciled], quiet)).toBe(0);
+    const defrag = ['nf_defrag_ipv4', 'nf_defrag_ipv6'].map(findModule);
+    // Reconciled onto the kernel it was built for: .BTF_ids comes back byte for byte.
+    const ids = async (f: string): Promise<Buffer> => {
+      const elf = (await openInput(f)).elf!;
+      return Buffer.from(elf.data(elf.section('.BTF_ids')!));
+    };
+    expect(await ids(reconciled)).toEqual(await ids(stock));
+    // The kernel's own relocation of the distilled module gives the bytes reconcile wrote.
+    const written = await btfSection(reconciled);
+    for (const f of [native, reconciled]) {
+      const boot = await bootWithModules(setup.kernel!, [...defrag, f]);
+      expect(boot.done, boot.serialLog.slice(-3000)).toBe(true);
+      expectLoaded(boot, 'nf_conntrack');
+      expect(boot.modules.get('nf_conntrack')!.btf, f).toEqual({ size: written.length, sha256: sha256(written) });
+    }
+  });
 });
