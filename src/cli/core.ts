@@ -1,5 +1,5 @@
 /** `min-core` and `core-check`: CO-RE relocations of BPF objects against kernel BTF. */
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readBpfObjects, type BpfObject } from '../bpfobj/object.js';
 import type { Btf } from '../btf/btf.js';
@@ -9,7 +9,7 @@ import { loadModuleBtf, mergeKernel, type KernelModuleBtf } from '../core/module
 import { CandidateIndex, resolveCoreRelocations, type CoreRelocationResult } from '../core/relo.js';
 import { CoreReloKind } from '../bpfobj/object.js';
 import { ModbtfError } from '../errors.js';
-import { decompress, detectCompression, writeFileAtomic } from '../module/index.js';
+import { decompress, detectCompression, readInputFile, writeFileAtomic } from '../module/index.js';
 import { describeError, jsonFailure, jsonSuccess, STDOUT, writeStdout, type Output } from './common.js';
 
 /** Sizes as pretty-bytes writes them (1000-based, 3 significant digits), without loading Intl. */
@@ -34,17 +34,7 @@ const EXIT_FAIL = 1;
 
 /** The BPF objects in a file: a `.bpf.o` (compressed or not), or a program embedding objects. */
 export async function loadBpfObjects(file: string): Promise<BpfObject[]> {
-  let bytes: Uint8Array;
-  try {
-    const st = statSync(file);
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    const b = readFileSync(file);
-    bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EISDIR' ? 'is a directory' : err.message;
-    throw new ModbtfError('E_IO', `cannot read: ${why}`, { file });
-  }
+  let bytes = readInputFile(file);
   const c = detectCompression(bytes);
   if (c !== 'none') bytes = await decompress(bytes, c, file);
   const objs = readBpfObjects(bytes, file);
