@@ -254,18 +254,19 @@ function sideBySide(w, op, inputs) {
   const outC = join(tmp, 'out-ref');
   for (const d of [outM, outC]) { rmSync(d, { recursive: true, force: true }); mkdirSync(d); }
   const kflag = op === 'distill' ? '-B' : '-k';
-  const m = [bin, op, kflag, w.kernel, '--out-dir', outM, ...inputs];
+  // bin/modbtf run as the installed command is (its #! line sets Node's options)
+  const m = [op, kflag, w.kernel, '--out-dir', outM, ...inputs];
   const c = [op, w.kernel, outC, ...inputs];
   const run = (cmd, args) => (hasTime ? timed(cmd, args) : { ms: wall(cmd, args, 1).median, rssMB: NaN });
-  run(process.execPath, m); // warm the page cache for both
+  run(bin, m); // warm the page cache for both
   if (refBin) run(refBin.path, c);
   const ms = []; const cs = []; const ratios = []; const nodes = []; let rss = 0; let crss = 0;
   for (let i = 0; i < w.runs; i++) {
     // alternate the order so neither side always runs right after the other
     const first = i % 2 === 0;
     let a; let b;
-    if (!refBin) a = run(process.execPath, m);
-    else if (first) { a = run(process.execPath, m); b = run(refBin.path, c); } else { b = run(refBin.path, c); a = run(process.execPath, m); }
+    if (!refBin) a = run(bin, m);
+    else if (first) { a = run(bin, m); b = run(refBin.path, c); } else { b = run(refBin.path, c); a = run(bin, m); }
     ms.push(a.ms); rss = Math.max(rss, a.rssMB);
     if (b) { cs.push(b.ms); crss = Math.max(crss, b.rssMB); ratios.push(a.ms / b.ms); }
     if (!w.batch) nodes.push(wall(process.execPath, ['-e', '0'], 1).median);
@@ -304,7 +305,9 @@ for (const x of side.workloads) {
 for (const t of sideTargets) results.targets.push({ ...t, value: Number(t.value.toFixed(2)), limit: Number(t.limit.toFixed(2)), ok: t.value <= t.limit });
 
 const minCore = sideOnly ? null : await (await import('./bench/mincore.mjs')).benchMinCore({ root, corpusDir }); // min-core vs bpftool gen min_core_btf
-if (minCore) { rows.push(...minCore.rows.map(([w, a, b]) => [w, fmt(a), b === '' ? '' : fmt(b)])); results.minCore = minCore.results; for (const t of minCore.targets) target(t.name, t.value, t.limit); }
+if (minCore) { rows.push(...minCore.rows.map(([w, a, b]) => [w, a === '' ? '' : fmt(a), b === '' ? '' : fmt(b)])); results.minCore = minCore.results; for (const t of minCore.targets) target(t.name, t.value, t.limit); }
+const archive = sideOnly ? null : await (await import('./bench/archive.mjs')).benchArchive({ root, corpusDir }); // min-core -r vs bcc's bpftool loop
+if (archive) { rows.push(...archive.rows.map(([w, a, b]) => [w, fmt(a), fmt(b)])); results.minCoreArchive = archive.results; }
 
 console.log(`\nmodbtf benchmark — ${results.machine.cpus} x ${results.machine.model}, ${results.machine.memGiB} GiB, node ${process.version}\n`);
 console.log('| what | median ms | min ms |\n|---|---:|---:|');
@@ -316,8 +319,10 @@ for (const x of side.workloads) {
   console.log(`| ${x.workload} | ${x.op} | ${f(x.modbtfMs)} | ${f(x.refMs)} | ${f(x.ratio, 2)} | ${f(x.nodeMs)} | ${f(x.modbtfRssMB)} | ${f(x.refRssMB)} |`);
 }
 // dump --format c side by side with bpftool (scripts/bench/dumpc.mjs prints its own table)
-const dumpc = (await import('./bench/dumpc.mjs')).benchDumpC({ root, corpusDir });
-results.dumpC = dumpc.workloads; results.targets.push(...dumpc.targets);
+if (!sideOnly) {
+  const dumpc = (await import('./bench/dumpc.mjs')).benchDumpC({ root, corpusDir });
+  results.dumpC = dumpc.workloads; results.targets.push(...dumpc.targets);
+}
 console.log('\n| target | measured | limit | |\n|---|---:|---:|---|');
 for (const t of results.targets) console.log(`| ${t.name} | ${t.value} | ${t.limit} | ${t.ok ? 'ok' : 'MISSED'} |`);
 mkdirSync(join(root, 'bench-results'), { recursive: true });

@@ -67,6 +67,9 @@ for (const d of modDirs) {
 const goldDir = haveCorpus ? join(corpus, 'k612cloud/golden') : join(root, 'test/fixtures/k612/golden');
 for (const f of readdirSync(goldDir).filter((x) => x.endsWith('.raw')).sort().slice(0, 30)) seeds.push(new Uint8Array(readFileSync(join(goldDir, f))));
 for (const f of existsSync(outDir) ? readdirSync(outDir).filter((x) => x.endsWith('.bin')) : []) seeds.push(new Uint8Array(readFileSync(join(outDir, f))));
+// 2026-format BTF: 32-byte headers, a split with a kind layout section.
+const dir2026 = join(root, 'test/fixtures/btf2026');
+for (const f of readdirSync(dir2026).filter((x) => x.endsWith('.raw')).sort()) seeds.push(new Uint8Array(readFileSync(join(dir2026, f))));
 
 // ---- mutations
 const EXTREMES = [0, 1, 0x7f, 0x80, 0xff, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 0x10000];

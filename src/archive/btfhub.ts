@@ -201,22 +201,30 @@ export async function minCoreArchive(
   }
   let next = 0;
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval'));
-  await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
-    const w = new Worker(workerUrl, { workerData: { inputs }, execArgv });
-    const feed = (): void => {
-      if (next >= entries.length) {
-        void w.terminate();
-        resolve();
-        return;
-      }
-      const i = next++;
-      w.postMessage({ index: i, entry: entries[i] });
-    };
-    w.on('message', (a: WorkerAnswer) => {
-      finish(a.index, fromAnswer(entries[a.index]!, a)).then(feed, reject);
-    });
-    w.on('error', reject);
-    feed();
-  })));
+  const workers: Worker[] = [];
+  // On a failure (a write that fails, a worker that dies) every worker is stopped, so none is
+  // left waiting for work that will not come.
+  try {
+    await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
+      const w = new Worker(workerUrl, { workerData: { inputs }, execArgv });
+      workers.push(w);
+      const feed = (): void => {
+        if (next >= entries.length) {
+          void w.terminate();
+          resolve();
+          return;
+        }
+        const i = next++;
+        w.postMessage({ index: i, entry: entries[i] });
+      };
+      w.on('message', (a: WorkerAnswer) => {
+        finish(a.index, fromAnswer(entries[a.index]!, a)).then(feed, reject);
+      });
+      w.on('error', reject);
+      feed();
+    })));
+  } finally {
+    for (const w of workers) void w.terminate();
+  }
   return results;
 }

@@ -5,7 +5,7 @@
  */
 import { Btf } from './btf.js';
 import { ModbtfError } from '../errors.js';
-import { Kind, LAYOUT, infoKind, infoVlen, kindName } from './kinds.js';
+import { Kind, LAYOUT, infoKflag, infoKind, infoVlen, kindName, type KindLayout } from './kinds.js';
 
 const KSYM_NAME_LEN = 512;
 const PTR_SIZE = 8;
@@ -47,9 +47,6 @@ function nameRule(kind: number): NameRule {
       return 'any';
   }
 }
-
-/** Kind (7 bits) and vlen (24 bits) of a record's info word come from kinds.ts; the kflag: */
-const infoKflag = (info: number): boolean => (info >>> 31) !== 0;
 
 /** A finding, kept as data until it is reported (messages are only built for the one thrown). */
 interface Finding {
@@ -99,7 +96,7 @@ export function validateBtf(btf: Btf): void {
     edges[ne++] = to;
   };
 
-  for (let i = 0; i < n && !refErr; i++) {
+  for (let i = 0; i < n; i++) {
     const id = start + i;
     const o = offs[i]!;
     const info = dv.getUint32(o + 4, le);
@@ -108,34 +105,17 @@ export function validateBtf(btf: Btf): void {
     const l = LAYOUT[kind]!;
     edgeStart[i] = ne;
     // references: type ids, then string offsets, in record order
-    const badId = (pos: number): boolean => {
-      const v = dv.getUint32(pos, le);
-      if (v < typeCount) return false;
+    const badId = firstAtLeast(dv, le, o, vlen, l, true, typeCount);
+    if (badId >= 0) {
+      const v = dv.getUint32(badId, le);
       refErr = { code: 'E_BTF_TYPE_ID', id, msg: () => `${kindName(kind)} refers to type id ${v}, out of range (last id ${typeCount - 1})` };
-      return true;
-    };
-    if (l.typeIsId && badId(o + 8)) break;
-    let bad = false;
-    for (const e of l.extraIds) if ((bad = badId(o + e))) break;
-    if (bad) break;
-    if (l.memberIds.length) {
-      for (let j = 0, p = o + 12 + l.extra; j < vlen && !bad; j++, p += l.member) {
-        for (const m of l.memberIds) if ((bad = badId(p + m))) break;
-      }
-      if (bad) break;
+      break;
     }
-    const badStr = (pos: number): boolean => {
-      const v = dv.getUint32(pos, le);
-      if (v < strEnd) return false;
+    const badStr = firstAtLeast(dv, le, o, vlen, l, false, strEnd);
+    if (badStr >= 0) {
+      const v = dv.getUint32(badStr, le);
       refErr = { code: 'E_BTF_STRING', id, msg: () => `${kindName(kind)} has string offset ${v}, out of range (string section ends at ${strEnd})` };
-      return true;
-    };
-    if (badStr(o)) break;
-    if (l.memberStrs.length) {
-      for (let j = 0, p = o + 12 + l.extra; j < vlen && !bad; j++, p += l.member) {
-        for (const m of l.memberStrs) if ((bad = badStr(p + m))) break;
-      }
-      if (bad) break;
+      break;
     }
     // by-value edges (not through PTR or FUNC/FUNC_PROTO)
     switch (kind) {
@@ -192,6 +172,26 @@ export function validateBtf(btf: Btf): void {
     }
   }
   if (memberErr) throw report(btf, memberErr);
+}
+
+/**
+ * Position of the first type-id field (`ids`) or string-offset field of the
+ * record at `o` holding a value >= `limit`, in record order; -1 if none.
+ */
+function firstAtLeast(dv: DataView, le: boolean, o: number, vlen: number, l: KindLayout, ids: boolean, limit: number): number {
+  if (ids) {
+    if (l.typeIsId && dv.getUint32(o + 8, le) >= limit) return o + 8;
+    for (const e of l.extraIds) if (dv.getUint32(o + e, le) >= limit) return o + e;
+  } else if (dv.getUint32(o, le) >= limit) {
+    return o;
+  }
+  const fields = ids ? l.memberIds : l.memberStrs;
+  if (fields.length) {
+    for (let j = 0, p = o + 12 + l.extra; j < vlen; j++, p += l.member) {
+      for (const m of fields) if (dv.getUint32(p + m, le) >= limit) return p + m;
+    }
+  }
+  return -1;
 }
 
 function report(btf: Btf, f: Finding): ModbtfError {

@@ -44,7 +44,7 @@ export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
 
 export const OPT_JSON: OptionSpec = { name: 'json', type: 'boolean', default: false, describe: 'one JSON object per input on stdout (see "JSON output" in the README)' };
 export const OPT_RECURSIVE: OptionSpec = { name: 'recursive', alias: ['r'], type: 'boolean', default: false, describe: 'process the *.ko, *.ko.xz, *.ko.zst, *.ko.gz modules under the directories given' };
-export const OPT_JOBS: OptionSpec = { name: 'jobs', alias: ['j'], type: 'int', min: 1, value: 'N', describe: 'worker threads for several modules (default: the number of cores)' };
+export const OPT_JOBS: OptionSpec = { name: 'jobs', alias: ['j'], type: 'int', min: 1, value: 'N', describe: 'worker threads for several modules (default: one, more only for big batches, at most the idle cores)' };
 
 /** The kernel BTF a module is built against or reconciled onto: `--base` and `--kernel` are the same option. */
 export function kernelOption(primary: 'base' | 'kernel', o: Partial<OptionSpec> & { describe: string }): OptionSpec {

@@ -34,10 +34,14 @@ function referenceable(kind: number): boolean {
   }
 }
 
-/** Mark (in `used`) every base type the split BTF needs, recursively. */
-function collectBaseRefs(src: Btf, base: Btf, used: Uint8Array): void {
+/**
+ * Mark (in `used`) every base type the split BTF needs, recursively; returns
+ * their ids in ascending order.
+ */
+function collectBaseRefs(src: Btf, base: Btf, used: Uint8Array): Uint32Array {
   const splitStart = src.startId;
   const stack: number[] = [];
+  const list: number[] = [];
   const visit = (from: Btf, id: number): void => {
     from.forEachIdField(id, (pos) => {
       const ref = from.u32(pos);
@@ -49,6 +53,7 @@ function collectBaseRefs(src: Btf, base: Btf, used: Uint8Array): void {
           { ...src.where, typeId: id });
       }
       used[ref] = 1;
+      list.push(ref);
       // A distilled named struct/union has no members: do not follow them.
       if ((kind === Kind.STRUCT || kind === Kind.UNION) && base.nameOff(ref) !== 0) return;
       stack.push(ref);
@@ -58,7 +63,11 @@ function collectBaseRefs(src: Btf, base: Btf, used: Uint8Array): void {
     visit(src, id);
     while (stack.length) visit(base, stack.pop()!);
   }
+  return Uint32Array.from(list).sort();
 }
+
+/** A zeroed mark array as long as `base` has types, kept per base (cleared after each use). */
+const scratch = new WeakMap<Btf, Uint8Array>();
 
 /** Whether distilled base type `id` of kind `kind` goes to the distilled base (else to the split). */
 function goesToBase(kind: number, named: boolean): boolean {
@@ -79,16 +88,22 @@ export function distill(src: Btf): DistillResult {
   }
   src.requireKnownKinds('distill it');
   const splitStart = src.startId;
-  const used = new Uint8Array(splitStart);
-  collectBaseRefs(src, base, used);
+  const used = scratch.get(base) ?? new Uint8Array(splitStart);
+  scratch.delete(base); // a nested call (none today) would get its own
+  let needed: Uint32Array;
+  try {
+    needed = collectBaseRefs(src, base, used);
+  } finally {
+    used.fill(0);
+  }
+  scratch.set(base, used);
 
   const idMap = new Uint32Array(src.typeCount);
   const strCache = new Map<number, number>();
 
   // 1. The distilled base: named INT/FLOAT/FWD whole, named composites and enums as shells.
   const bb = new BtfBuilder(null, src.littleEndian);
-  for (let id = 1; id < splitStart; id++) {
-    if (!used[id]) continue;
+  for (const id of needed) {
     const kind = base.kind(id);
     const nameOff = base.nameOff(id);
     if (!goesToBase(kind, nameOff !== 0)) continue;
@@ -109,8 +124,7 @@ export function distill(src: Btf): DistillResult {
   const sb = new BtfBuilder(newBase, src.littleEndian, src.types.length + 1024);
   sb.copyOwnTypes(src, strCache);
   const baseOwner = base;
-  for (let id = 1; id < splitStart; id++) {
-    if (!used[id]) continue;
+  for (const id of needed) {
     const kind = base.kind(id);
     if (goesToBase(kind, base.nameOff(id) !== 0)) continue;
     idMap[id] = sb.copyType(baseOwner.owner(id), id, strCache);

@@ -54,6 +54,54 @@ function writeAll(fd: number, pieces: readonly Uint8Array[]): void {
 }
 
 /**
+ * Per directory: its modification time when last listed and the modbtf temp
+ * names it held then. A batch writing many files into one directory lists it
+ * once, not once per file; any change to the directory by someone else (a new
+ * temp file included) changes its mtime and makes it listed again.
+ */
+const tempListing = new Map<string, { mtimeNs: bigint; names: string[] }>();
+
+function dirMtime(dir: string): bigint | null {
+  try {
+    return statSync(dir, { bigint: true }).mtimeNs;
+  } catch {
+    return null;
+  }
+}
+
+function tempNamesIn(dir: string): string[] {
+  const mtimeNs = dirMtime(dir);
+  const known = tempListing.get(dir);
+  if (known && mtimeNs !== null && known.mtimeNs === mtimeNs) return known.names;
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.tmp') && n.includes('.modbtf-'));
+  } catch {
+    return [];
+  }
+  if (mtimeNs !== null) tempListing.set(dir, { mtimeNs, names });
+  return names;
+}
+
+function forgetTemp(dir: string, name: string): void {
+  const known = tempListing.get(dir);
+  if (known) known.names = known.names.filter((n) => n !== name);
+  noteOwnChange(dir);
+}
+
+/**
+ * After this process changed `dir` (its own temp file created or renamed, a
+ * stale one removed), the listing of others' temp files still holds: note the new mtime.
+ */
+function noteOwnChange(dir: string): void {
+  const known = tempListing.get(dir);
+  if (!known) return;
+  const mtimeNs = dirMtime(dir);
+  if (mtimeNs === null) tempListing.delete(dir);
+  else known.mtimeNs = mtimeNs;
+}
+
+/**
  * Remove the temp files earlier writes to `path` left behind when killed
  * (`.NAME.modbtf-PID-XXXXXXXX.tmp` whose PID is no longer running). A file
  * whose process is alive, or that cannot be checked, is left alone. Returns
@@ -63,12 +111,7 @@ export function removeStaleTemps(path: string): string[] {
   const dir = dirname(path);
   const re = new RegExp(`^\\.${escapeRe(basename(path))}\\.modbtf-(\\d+)-[0-9a-f]+\\.tmp$`);
   const removed: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return removed;
-  }
+  const names = tempNamesIn(dir);
   for (const name of names) {
     const m = re.exec(name);
     if (!m) continue;
@@ -79,6 +122,7 @@ export function removeStaleTemps(path: string): string[] {
       if (!st.isFile()) continue;
       rmSync(join(dir, name));
       removed.push(name);
+      forgetTemp(dir, name);
     } catch {
       // gone already, or not ours to remove
     }
@@ -123,6 +167,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | readonly 
   try {
     const fd = openSync(tmp, 'wx', mode);
     created = true;
+    noteOwnChange(dir);
     try {
       writeAll(fd, data instanceof Uint8Array ? [data] : data);
       fchmodSync(fd, mode);
@@ -139,6 +184,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | readonly 
     }
     if (beforeRename) await beforeRename(tmp);
     renameSync(tmp, path);
+    noteOwnChange(dir);
     created = false;
     const dfd = openSync(dir, 'r');
     try {
