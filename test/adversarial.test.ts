@@ -363,15 +363,17 @@ describe('writes under attack', () => {
     chmodSync(d, 0o755);
   });
 
-  it('a symlinked target: the link is replaced by the new module, the file it pointed to is untouched', async () => {
+  it('a symlinked target: the link is replaced by the new module (with the mode of the file it pointed to), that file is untouched', async () => {
     const d = mkdtempSync(join(tmp, 'symlink-'));
     const real = join(d, 'real.ko.xz');
     const link = join(d, 'tcp_bbr.ko.xz');
     copyFileSync(mod('tcp_bbr'), real);
+    chmodSync(real, 0o640);
     symlinkSync(real, link);
     const r = await modbtf(['distill', '-B', VMLINUX, link]);
     expect(r.code).toBe(0);
     expect(lstatSync(link).isSymbolicLink()).toBe(false);
+    expect(statSync(link).mode & 0o777).toBe(0o640);
     expect(readFileSync(link).equals(distilled)).toBe(true);
     expect(readFileSync(real).equals(original)).toBe(true);
   });

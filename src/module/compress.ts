@@ -61,7 +61,7 @@ async function xzDecompress(data: Uint8Array, sink: OutputBuffer, file: string |
   let fed = false;
   const input = new ReadableStream<Uint8Array>({
     pull(controller) {
-      // A new view each time: the decoder keeps its own reference to what it is given.
+      // The whole input at the first pull, the end at the next.
       if (!fed) controller.enqueue(data);
       else controller.close();
       fed = true;
