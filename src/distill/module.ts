@@ -121,8 +121,8 @@ export function distillModule(elf: ElfFile, base: Btf, opts: DistillModuleOption
   const { split, ids, redone, mappedStandalone } = splitOnBase(elf, base, opts);
   const moduleTypes = split.nrTypes;
   const r = distill(split);
-  const baseBytes = r.base.toBytes();
-  const splitBytes = r.split.toBytes();
+  const baseBytes = r.base.bytesView();
+  const splitBytes = r.split.bytesView();
 
   const replace = new Map<string, Uint8Array>([[SEC_BTF, splitBytes]]);
   let btfIdsSlots = 0;
