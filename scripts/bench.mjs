@@ -305,7 +305,9 @@ for (const x of side.workloads) {
 for (const t of sideTargets) results.targets.push({ ...t, value: Number(t.value.toFixed(2)), limit: Number(t.limit.toFixed(2)), ok: t.value <= t.limit });
 
 const minCore = sideOnly ? null : await (await import('./bench/mincore.mjs')).benchMinCore({ root, corpusDir }); // min-core vs bpftool gen min_core_btf
-if (minCore) { rows.push(...minCore.rows.map(([w, a, b]) => [w, fmt(a), b === '' ? '' : fmt(b)])); results.minCore = minCore.results; for (const t of minCore.targets) target(t.name, t.value, t.limit); }
+if (minCore) { rows.push(...minCore.rows.map(([w, a, b]) => [w, a === '' ? '' : fmt(a), b === '' ? '' : fmt(b)])); results.minCore = minCore.results; for (const t of minCore.targets) target(t.name, t.value, t.limit); }
+const archive = sideOnly ? null : await (await import('./bench/archive.mjs')).benchArchive({ root, corpusDir }); // min-core -r vs bcc's bpftool loop
+if (archive) { rows.push(...archive.rows.map(([w, a, b]) => [w, fmt(a), fmt(b)])); results.minCoreArchive = archive.results; }
 
 console.log(`\nmodbtf benchmark — ${results.machine.cpus} x ${results.machine.model}, ${results.machine.memGiB} GiB, node ${process.version}\n`);
 console.log('| what | median ms | min ms |\n|---|---:|---:|');

@@ -4,7 +4,8 @@
  * else the project's fixtures). Fails on any exception that is not a ModbtfError, on an
  * input taking over 1 s, or on the heap growing past a bound. Failing inputs are written to
  * test/fixtures/fuzz/, where test/fuzz.test.ts replays them. Buffers allocated for one input
- * must stay under 64 MiB + 256 x its size.
+ * must stay under 64 MiB + 256 x its size; the `bomb` mutation (xz/zstd/gzip data expanding past
+ * the limit, set to 8 MiB here) checks that decompression stops at the limit.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -15,6 +16,8 @@ import { Btf } from '../src/btf/btf.js';
 import { loadBaseBtf } from '../src/btf/load.js';
 import { openInput } from '../src/module/index.js';
 import { exercise } from '../test/fuzz/driver.js';
+import { elfHeader, gzipBomb, zstdBomb } from '../test/bombs.js';
+import { setDefaultMaxInputSize } from '../src/module/limits.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -38,6 +41,10 @@ function rand(): number {
 const ri = (n: number): number => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[ri(xs.length)]!;
 
+// Bombs stop at this limit (as --max-input-size 8M): it keeps each input's buffers within the bound checked below.
+const BOMB_LIMIT = 8 << 20;
+setDefaultMaxInputSize(BOMB_LIMIT);
+
 const corpus = process.env.MODBTF_CORPUS ?? resolve(root, '../shared/corpus');
 const haveCorpus = existsSync(join(corpus, 'k612cloud/vmlinux.btf'));
 const base: Btf = await loadBaseBtf(haveCorpus ? join(corpus, 'k612cloud/vmlinux.btf') : join(root, 'test/fixtures/k612/vmlinux.btf.xz'));
@@ -60,6 +67,9 @@ for (const d of modDirs) {
 const goldDir = haveCorpus ? join(corpus, 'k612cloud/golden') : join(root, 'test/fixtures/k612/golden');
 for (const f of readdirSync(goldDir).filter((x) => x.endsWith('.raw')).sort().slice(0, 30)) seeds.push(new Uint8Array(readFileSync(join(goldDir, f))));
 for (const f of existsSync(outDir) ? readdirSync(outDir).filter((x) => x.endsWith('.bin')) : []) seeds.push(new Uint8Array(readFileSync(join(outDir, f))));
+// 2026-format BTF: 32-byte headers, a split with a kind layout section.
+const dir2026 = join(root, 'test/fixtures/btf2026');
+for (const f of readdirSync(dir2026).filter((x) => x.endsWith('.raw')).sort()) seeds.push(new Uint8Array(readFileSync(join(dir2026, f))));
 
 // ---- mutations
 const EXTREMES = [0, 1, 0x7f, 0x80, 0xff, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 0x10000];
@@ -80,6 +90,12 @@ const mutators: [string, Mutator][] = [
   ['elf-header', (b) => { const c = b.slice(); if (c[0] === 0x7f) { const f = pick([0x28, 0x3a, 0x3c, 0x3e, 4, 5, 0x10]); if (f === 0x28) u32At(c, f, pick([0, 64, c.length, c.length - 10, 0xffffffff])); else c[f] = pick([0, 1, 2, 0xff]); } return c; }],
   ['shdr', (b) => { const c = b.slice(); if (c[0] !== 0x7f || c.length < 64) return c; const dv = new DataView(c.buffer); const shoff = Number(dv.getBigUint64(0x28, true)); const n = dv.getUint16(0x3c, true); if (!n || shoff + n * 64 > c.length) return c; const at = shoff + ri(n) * 64 + pick([0, 4, 24, 32, 40]); u32At(c, at, pick([...EXTREMES, c.length])); return c; }],
   ['signature', (b) => concat(b, new Uint8Array(pick([0, 8, 12])), Uint8Array.of(0, 0, 2, 0, 0, 0, 0, 0, ri(256), ri(256), ri(256), ri(256)), new TextEncoder().encode('~Module signature appended~\n'))],
+  // Decompression bombs: the input (or a bare ELF header) followed by far more zeros than the limit.
+  ['bomb', (b) => {
+    const head = b.length >= 64 && rand() < 0.5 ? b.subarray(0, 64 + ri(Math.min(4096, b.length - 63))) : elfHeader(pick([0, 4096, 8 << 20, BOMB_LIMIT - 64, 1 << 31]));
+    const total = head.length + pick([BOMB_LIMIT, BOMB_LIMIT * 4, 1 << 30]);
+    return concat(...(rand() < 0.7 ? zstdBomb(head, total, { contentSize: rand() < 0.3 }) : gzipBomb(head, Math.min(total, 64 << 20))));
+  }],
   ['compress', (b) => { const tool = pick([['xz', '-c', '-0'], ['gzip', '-c'], ['zstd', '-q', '-c']]); const r = spawnSync(tool[0]!, tool.slice(1), { input: b.subarray(0, 65536) }); const c = new Uint8Array(r.stdout ?? new Uint8Array()); if (c.length > 8 && rand() < 0.7) c[8 + ri(c.length - 8)]! ^= 0xff; return c; }],
 ];
 function concat(...parts: Uint8Array[]): Uint8Array {
@@ -108,6 +124,7 @@ while (Date.now() - t0 < seconds * 1000) {
   for (let i = 0, n = 1 + ri(3); i < n; i++) {
     const [name, m] = pick(mutators);
     if (name === 'compress' && rand() < 0.9) continue; // spawning is slow: keep it rare
+    if (name === 'bomb' && rand() < 0.8) continue; // a bomb decodes up to the limit: keep it rare
     input = m(input);
     chain.push(name);
   }

@@ -3,9 +3,13 @@
  */
 export { ModbtfError, type ModbtfErrorCode, type ErrorLocation } from './errors.js';
 
-export { Btf, serializeSections, type BtfHeader, type BtfParseOptions } from './btf/btf.js';
+export { Btf, serializeSections, type BtfHeader, type BtfParseOptions, type KindLayoutEntry } from './btf/btf.js';
 export { BtfBuilder } from './btf/builder.js';
 export { Kind, KIND_NAMES, LAYOUT, kindName, type KindLayout } from './btf/kinds.js';
+export {
+  BTF_HEADER_LEN, BTF_HEADER_LEN_LAYOUT, BTF_MAX_KIND, BTF_MAX_VLEN, KIND_MAX, isKnownKind, defaultKindLayout,
+  infoKind, infoVlen, infoKflag, makeInfo,
+} from './btf/kinds.js';
 export { validateBtf, typeSize } from './btf/validate.js';
 export { isStandalone } from './btf/standalone.js';
 export { btfIdsLayout, remapBtfIds, type BtfIdsLayout, type BtfIdsRemap } from './btf/btfids.js';

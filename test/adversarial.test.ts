@@ -11,9 +11,12 @@ import {
   readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, ftruncateSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { elfHeader, haveXz, writeGzipBomb, writeXzBomb, writeZstdBomb } from './bombs.js';
+import { elfHeader, haveXz, writeGzipBomb, writeXzBomb, writeZstdBomb, zstdBomb } from './bombs.js';
+import { decompress, type Compression } from '../src/module/index.js';
+import { ModbtfError } from '../src/errors.js';
 import { run } from '../src/cli/main.js';
 import { fixture, repoRoot } from './helpers.js';
 
@@ -107,11 +110,12 @@ describe.concurrent('decompression bombs: 3000 MiB of zeros after a 64-byte ELF 
     });
   }
 
-  it('zst: the default limit (1 GiB) holds a plausible bomb to 1 GiB + 100 MiB of memory', async ({ expect }) => {
+  // Mostly the cost of committing 1 GiB of pages: slow on a loaded machine.
+  it('zst: the default limit (1 GiB) holds a plausible bomb to 1 GiB + 100 MiB of memory', { timeout: 300_000 }, async ({ expect }) => {
     const f = join(tmp, 'plausible-default.ko.zst');
     writeZstdBomb(f, elfHeader(32 * MiB), TOTAL);
     const before = sha(f);
-    const r = await modbtf(['inspect', f]);
+    const r = await modbtf(['inspect', f], { timeout: 280_000 });
     expect(r.err).toBe(`modbtf: ${f}: decompressed size exceeds the 1 GiB limit (--max-input-size)\n`);
     expect(r.code).toBe(1);
     expect(sha(f)).toBe(before);
@@ -167,6 +171,50 @@ describe.concurrent('decompression bombs: 3000 MiB of zeros after a 64-byte ELF 
     const small = await modbtf(['inspect', '--max-input-size', '4096', mod('crc7')]);
     expect(small.err).toBe(`modbtf: ${mod('crc7')}: decompressed size exceeds the 4 KiB limit (--max-input-size)\n`);
     expect(small.code).toBe(1);
+  });
+});
+
+describe('decoders in the library: windows count against the limit, failures in modbtf\'s words', () => {
+  const bytes = (parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
+  const failure = async (data: Uint8Array, kind: Compression, maxInputSize?: number): Promise<string> => {
+    try {
+      await decompress(data, kind, 'm.ko', { maxInputSize, moduleOnly: true });
+    } catch (e) {
+      expect(e).toBeInstanceOf(ModbtfError);
+      return `${(e as ModbtfError).code}: ${(e as ModbtfError).describe()}`;
+    }
+    return 'no error';
+  };
+
+  it('a zstd window larger than the limit is refused before decoding; a large one is counted against it', async () => {
+    const wide = bytes(zstdBomb(elfHeader(4096), 40 * MiB, { windowLog: 26 }));
+    expect(await failure(wide, 'zstd', 48 * MiB)).toBe('E_TOO_LARGE: m.ko: zstd window (67108864 bytes) exceeds the 48 MiB limit (--max-input-size)');
+    expect(await failure(wide, 'zstd', 72 * MiB)).toBe('E_TOO_LARGE: m.ko: decompressed size (with the decoder\'s 64 MiB window) exceeds the 72 MiB limit (--max-input-size)');
+    // A small window is not counted: 40 MiB of output under a 40 MiB limit.
+    const out = await decompress(bytes(zstdBomb(elfHeader(4096), 40 * MiB)), 'zstd', 'm.ko', { maxInputSize: 40 * MiB });
+    expect(out.length).toBe(40 * MiB);
+  });
+
+  it('corrupt and truncated data, in words', async () => {
+    const good = bytes(zstdBomb(elfHeader(4096), 1 * MiB));
+    expect(await failure(good.subarray(0, good.length - 3), 'zstd')).toBe('E_DECOMPRESS: m.ko: truncated zstd data');
+    const bad = good.slice();
+    bad[6 + 3 + 64] = 0xff; // the first RLE block header: a reserved block type
+    bad[6 + 3 + 64 + 1] = 0xff;
+    expect(await failure(bad, 'zstd')).toMatch(/^E_DECOMPRESS: m\.ko: (corrupt|truncated) zstd data$/);
+    expect(await failure(Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x08, 0), 'zstd')).toMatch(/^E_DECOMPRESS: m\.ko: (corrupt|truncated) zstd data$/);
+    const gz = new Uint8Array(gzipSync(Buffer.concat([elfHeader(4096), Buffer.alloc(100000)])));
+    expect(await failure(gz.subarray(0, 40), 'gzip')).toBe('E_DECOMPRESS: m.ko: truncated gzip data');
+    const gzBad = gz.slice();
+    gzBad[10] = 0xff; // the first deflate block header: a reserved block type
+    expect(await failure(gzBad, 'gzip')).toBe('E_DECOMPRESS: m.ko: corrupt gzip data');
+    if (haveXz) {
+      const xz = new Uint8Array(spawnSync('xz', ['-c', '--check=crc32'], { input: Buffer.concat([elfHeader(4096), Buffer.alloc(100000)]) }).stdout);
+      expect(await failure(xz.subarray(0, xz.length - 30), 'xz')).toBe('E_DECOMPRESS: m.ko: truncated xz data');
+      const xzBad = xz.slice();
+      xzBad[xz.length - 20] ^= 0xff; // inside the index
+      expect(await failure(xzBad, 'xz')).toMatch(/^E_DECOMPRESS: m\.ko: corrupt xz data/);
+    }
   });
 });
 

@@ -75,11 +75,11 @@ function writeAll(path: string, parts: Iterable<Uint8Array>): void {
 const BLOCK = 1 << 17; // zstd's largest block
 
 /** `head` then zeros up to `total` bytes, as one zstd frame of a raw block then RLE blocks. */
-export function writeZstdBomb(path: string, head: Uint8Array, total: number, opts: { contentSize?: boolean } = {}): void {
+export function zstdBomb(head: Uint8Array, total: number, opts: { contentSize?: boolean; windowLog?: number } = {}): Uint8Array[] {
   const parts: Uint8Array[] = [];
-  // Frame header: magic, descriptor (content size: 8 bytes when given), window 128 KiB.
+  // Frame header: magic, descriptor (content size: 8 bytes when given), window (128 KiB unless told).
   const fcs = opts.contentSize;
-  parts.push(Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, fcs ? 0xc0 : 0x00, (17 - 10) << 3));
+  parts.push(Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, fcs ? 0xc0 : 0x00, ((opts.windowLog ?? 17) - 10) << 3));
   if (fcs) {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setBigUint64(0, BigInt(total), true);
@@ -96,11 +96,15 @@ export function writeZstdBomb(path: string, head: Uint8Array, total: number, opt
     left -= n;
     parts.push(blockHeader(left === 0, 1, n), Uint8Array.of(0));
   }
-  writeAll(path, parts);
+  return parts;
+}
+
+export function writeZstdBomb(path: string, head: Uint8Array, total: number, opts: { contentSize?: boolean; windowLog?: number } = {}): void {
+  writeAll(path, zstdBomb(head, total, opts));
 }
 
 /** `head` then zeros up to `total` bytes, as gzip members of 16 MiB each. */
-export function writeGzipBomb(path: string, head: Uint8Array, total: number): void {
+export function gzipBomb(head: Uint8Array, total: number): Uint8Array[] {
   const M = 16 << 20;
   const zeros = new Uint8Array(M);
   const first = zeros.slice();
@@ -113,7 +117,11 @@ export function writeGzipBomb(path: string, head: Uint8Array, total: number): vo
     left -= M;
   }
   if (left) parts.push(gzipSync(zeros.subarray(0, left), { level: 9 }));
-  writeAll(path, parts);
+  return parts;
+}
+
+export function writeGzipBomb(path: string, head: Uint8Array, total: number): void {
+  writeAll(path, gzipBomb(head, total));
 }
 
 export const haveXz = spawnSync('xz', ['--version']).status === 0;

@@ -13,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
 import { bootImageFormat, bootImageKernel, xzStreamEnd, zstdFrameEnd } from '../src/module/index.js';
-import { info, rawBtf, strOff } from './helpers.js';
+import { LIBBPF_LAYOUT, info, rawBtf, strOff } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-boot-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -27,10 +27,10 @@ async function modbtf(...argv: string[]): Promise<{ code: number; out: string[];
 
 const STRS = ['', 'int', 'task_struct', 'pid'];
 /** A small base BTF: int, struct task_struct { int pid; }. */
-const kernelBtf = (le: boolean): Uint8Array => rawBtf([
+const kernelBtf = (le: boolean, layout = false): Uint8Array => rawBtf([
   [strOff(STRS, 'int'), info(1), 4, 0x20],
   [strOff(STRS, 'task_struct'), info(4, 1), 4, strOff(STRS, 'pid'), 1, 0],
-], STRS, { le });
+], STRS, { le, ...(layout ? { layout: LIBBPF_LAYOUT } : {}) });
 
 /** A raw kernel image: `head`, then code-like filler holding decoy BTF magic, the BTF at a page boundary, more filler. */
 function rawKernel(head: Uint8Array, btf: Uint8Array | null, le: boolean): Uint8Array {
@@ -115,6 +115,13 @@ describe('raw kernel images (arm64 and RISC-V Image)', () => {
     expect(r.err).toEqual([]);
     expect(r.code).toBe(0);
     expect(r.btf!.equals(btf)).toBe(true);
+  });
+
+  it('a kernel with 2026-format BTF (32-byte header, kind layout section): the whole blob, layout included', async () => {
+    const btf26 = kernelBtf(true, true);
+    const r = await extracted('Image-2026', rawKernel(arm64Header(0), btf26, true));
+    expect(r.err).toEqual([]);
+    expect(r.btf!.equals(btf26)).toBe(true);
   });
 
   it('RISC-V Image', async () => {
@@ -264,8 +271,9 @@ describe.skipIf(!haveXz)('ARM zImage (xz kernel behind the decompressor)', () =>
 /**
  * Debian's own images, when scripts/kernel/fetch-debian-kernel.sh has put them in the cache
  * (`fetch-debian-kernel.sh --arch ARCH --version VER $cache/ARCH-VER`). The digests are those
- * of the .BTF each kernel exposes, checked when they were recorded against the modules' split
- * BTF (every module's .BTF parses and validates on it).
+ * of the kernels' own .BTF: for arm64 and s390x equal to the .BTF section of the vmlinux in the
+ * matching linux-image-*-dbg package; for all, every module's .BTF of the package parses and
+ * validates on it, and distills and reconciles on it byte-equal to libbpf.
  */
 const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'modbtf/kernels');
 const DEBIAN: { dir: string; image: string; format: string; size: number; sha256: string }[] = [

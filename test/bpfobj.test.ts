@@ -112,3 +112,49 @@ describe('findEmbeddedBpfObjects', () => {
     expect(relos).toBeGreaterThan(500);
   });
 });
+
+describe('malformed objects: a ModbtfError, never anything else', () => {
+  it('every truncation of an object and of its .BTF.ext', () => {
+    const bytes = load('core_kinds.bpfel.o');
+    const o = readBpfObject(bytes, 'x.o');
+    const sec = o.elf.section('.BTF.ext')!;
+    const ext = bytes.subarray(sec.offset, sec.offset + sec.size);
+    for (let n = 0; n < ext.length; n++) {
+      try {
+        parseBtfExt(ext.subarray(0, n), o.btf);
+      } catch (e) {
+        expect(e, `cut at ${n}`).toBeInstanceOf(ModbtfError);
+      }
+    }
+    for (let n = 0; n < bytes.length; n += 7) {
+      try {
+        readBpfObject(bytes.subarray(0, n), 'cut.o');
+      } catch (e) {
+        expect(e, `cut at ${n}`).toBeInstanceOf(ModbtfError);
+      }
+    }
+  });
+
+  it('relocation records with garbage type ids, kinds and access strings resolve to errors', async () => {
+    const { resolveCoreRelocations } = await import('../src/core/relo.js');
+    const { Btf } = await import('../src/btf/btf.js');
+    const kernel = Btf.parse(new Uint8Array(readFileSync(fixture('bpfobj/k612-mini.btf'))));
+    const o = readBpfObject(load('core_kinds.bpfel.o'), 'x.o');
+    let seed = 1;
+    const rnd = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    const strs = o.ext!.coreRelos.flatMap((s) => s.records.map((r) => r.accessStr)).concat(['', ':', '0:', '0::1', 'x', '-1', '0:-5', '99999999999']);
+    for (let round = 0; round < 200; round++) {
+      for (const s of o.ext!.coreRelos) {
+        for (const r of s.records) {
+          r.typeId = rnd() % (o.btf.typeCount + 3);
+          r.kind = rnd() % 15;
+          r.accessStr = strs[rnd() % strs.length]!;
+        }
+      }
+      for (const r of resolveCoreRelocations(o, kernel)) {
+        expect(['ok', 'missing', 'error']).toContain(r.status);
+        if (r.status === 'error') expect(r.error!.message.length).toBeGreaterThan(0);
+      }
+    }
+  });
+});

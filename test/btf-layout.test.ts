@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Btf, serializeSections } from '../src/btf/btf.js';
 import { dumpJson, dumpRaw } from '../src/btf/dump.js';
+import { dumpC } from '../src/btf/dumpc.js';
 import { Kind, defaultKindLayout, infoKind, infoKflag, infoVlen, makeInfo } from '../src/btf/kinds.js';
 import { validateBtf } from '../src/btf/validate.js';
 import { run } from '../src/cli/main.js';
@@ -18,7 +19,7 @@ import { distill } from '../src/distill/distill.js';
 import { distillModule } from '../src/distill/module.js';
 import { ElfFile } from '../src/elf/index.js';
 import { ModbtfError } from '../src/errors.js';
-import { mapOntoBase } from '../src/map/map.js';
+import { mapOntoBase, toStandalone } from '../src/map/map.js';
 import { openInput } from '../src/module/index.js';
 import { relocate } from '../src/reconcile/relocate.js';
 import { checkModule, reconcileModule } from '../src/reconcile/module.js';
@@ -359,6 +360,22 @@ describe('2026 BTF format: distill and reconcile against a base with a kind layo
         if (dd.status !== 'reconciled' || de.status !== 'reconciled') throw new Error(m);
         expect(sec(ElfFile.parse(dd.elf, m), '.BTF').equals(sec(ElfFile.parse(de.elf, m), '.BTF')), `${m} dedup`).toBe(true);
       }
+    }
+  });
+
+  it('dump --format c leaves the unknown kinds out: the same header as from the plain base', () => {
+    expect(dumpC(modern)).toBe(dumpC(plain));
+  });
+
+  it('map: standalone module BTF maps onto the 2026-format base exactly as onto the plain one', async () => {
+    for (const m of MODS) {
+      const elf = (await openInput(fixture('k612/modules', `${m}.ko.xz`))).elf!;
+      const standalone = toStandalone(Btf.parse(elf.data(elf.section('.BTF')!), { base: plain }));
+      const a = mapOntoBase(standalone, plain);
+      const b = mapOntoBase(standalone, modern);
+      expect(a.mapped, m).toBeGreaterThan(0);
+      expect(b.mapped, m).toBe(a.mapped);
+      expect(Buffer.from(b.split.toBytes()).equals(Buffer.from(a.split.toBytes())), m).toBe(true);
     }
   });
 

@@ -2,7 +2,8 @@
  * Debian's libbpf-tools as CO-RE test data no one here wrote: every BPF object embedded in the
  * package's tools, relocated by libbpf itself (scripts/core-oracle) against 6.12, 6.18 (corpus)
  * and Debian's 6.1 (when scripts/kernel/fetch-debian-kernel.sh has cached it). The expectations are
- * computed here, at test time, and resolveCoreRelocations must give the same values.
+ * computed here, at test time, and resolveCoreRelocations must give the same values, on the full
+ * BTF and on the min-core BTF of all the objects.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Btf } from '../src/btf/btf.js';
 import { libbpfToolsTargets, libbpfToolsValues } from '../scripts/core-oracle/libbpf-tools.js';
 import { buildOracle, libbpfToolsObjects, type OracleRelo } from '../scripts/core-oracle/oracle.js';
-import { CandidateIndex, readBpfObject, resolveCoreRelocations } from '../src/index.js';
-import { coreRelos, expectEngineEquals } from './core-helpers.js';
+import { CandidateIndex, minCoreBtf, readBpfObject, resolveCoreRelocations } from '../src/index.js';
+import { asOracle, coreRelos, expectEngineEquals, expectSameOnMinimized } from './core-helpers.js';
 import { corpusDir, haveCorpus } from './helpers.js';
 
 const oracle = buildOracle();
@@ -64,6 +65,19 @@ describe.skipIf(reason !== '')('libbpf-tools: libbpf\'s CO-RE values, computed n
       const target = Btf.parse(readFileSync(t.path!), { file: t.path! });
       const candidates = new CandidateIndex(target);
       for (const o of tools) expectEngineEquals(resolveCoreRelocations(readBpfObject(o.bytes, o.name), target, { candidates }), v.get(o.name)!, `${t.name} ${o.name}`);
+    });
+
+    it(`${t.name}: on the min-core BTF of all the objects, libbpf and the engine give the same values as on the full BTF`, () => {
+      const v = valuesOn(t.name, t.path!);
+      const objs = tools.map((o) => readBpfObject(o.bytes, o.name));
+      const min = minCoreBtf(Btf.parse(readFileSync(t.path!), { file: t.path! }), objs);
+      const minPath = join(dir, `${t.name}.min.btf`);
+      writeFileSync(minPath, min.bytes);
+      const onMin = libbpfToolsValues(oracle.path!, dir, tools.map((o) => o.name), minPath);
+      tools.forEach((o, i) => {
+        expectSameOnMinimized(v.get(o.name)!, onMin.get(o.name)!, `libbpf ${t.name} ${o.name}`);
+        expectSameOnMinimized(v.get(o.name)!, asOracle(resolveCoreRelocations(objs[i]!, min.btf)), `engine ${t.name} ${o.name}`);
+      });
     });
   }
 });

@@ -25,6 +25,7 @@ const expectedSha = new Map(readFileSync(fixture('dumpc/k612.sha256'), 'utf8').t
   return [name!, h!];
 }));
 
+const haveBpftool = spawnSync('bpftool', ['version']).status === 0;
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-dumpc-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const VMLINUX = fixture('k612/vmlinux.btf.xz');
@@ -121,5 +122,25 @@ describe('distilled modules', () => {
       expect(r.err).toHaveLength(1);
       expect(r.err[0]).toMatch(new RegExp(`^modbtf: ${distilled('tcp_bbr').replace(/[.]/g, '\\.')}: \\.BTF\\.base_minimal: distilled module does not fit --base ${wrong.replace(/[.]/g, '\\.')} \\(cannot map 8 distilled base types onto the target: 'unsigned int' \\[2\\] INT size 4: missing in the target; .*\\); dump it without --base to see it on its distilled base$`));
     }
+  });
+});
+
+describe('min-core outputs', () => {
+  it('committed min-core BTF: the headers bpftool prints', async () => {
+    const one = await modbtf('dump', '--format', 'c', fixture('dumpc/mincore-samples.btf'));
+    expect(one.code).toBe(0);
+    expect(one.out).toBe(readFileSync(fixture('dumpc/mincore-samples.h'), 'latin1'));
+    const split = await modbtf('dump', '--format', 'c', '--base', fixture('dumpc/mincore-split-vmlinux.btf'), fixture('dumpc/mincore-split-tcp_bbr.btf'));
+    expect(split.code).toBe(0);
+    expect(split.out).toBe(readFileSync(fixture('dumpc/mincore-split-tcp_bbr.h'), 'latin1'));
+  });
+
+  it.skipIf(!haveBpftool)('min-core made now from the samples: what the installed bpftool prints', async () => {
+    const out = join(tmp, 'mincore.btf');
+    const objs = ['fields', 'types', 'enums', 'missing'].map((o) => join(repoRoot, 'samples/bpf', `${o}.bpf.o`));
+    expect((await modbtf('min-core', '-k', VMLINUX, '-o', out, ...objs)).code).toBe(0);
+    const want = spawnSync('bpftool', ['btf', 'dump', 'file', out, 'format', 'c'], { encoding: 'latin1' });
+    expect(want.status).toBe(0);
+    expect((await modbtf('dump', '--format', 'c', out)).out).toBe(want.stdout);
   });
 });

@@ -71,6 +71,16 @@ describe('C header printer', () => {
     expect((err as ModbtfError).describe()).toBe('type [2]: unsatisfiable type cycle (no C declaration order defines it)');
   });
 
+  it('refuses chains deeper than 1024 types (one error line, no stack overflow)', () => {
+    for (const deep of [1100, 100_000]) {
+      const recs: number[][] = [[1, info(1), 4, 0x01000020]];
+      for (let i = 0; i < deep; i++) recs.push([0, info(10), recs.length]);
+      recs.push([5, info(8), recs.length]);
+      const btf = Btf.parse(rawBtf(recs, ['', 'int', 't']));
+      expect(() => dumpC(btf)).toThrow(`type chain deeper than 1024 (a loop, or nesting no kernel has)`);
+    }
+  });
+
   it('distilled modules on their distilled base (committed expectations)', () => {
     for (const m of ['crc7', 'tcp_bbr', 'af_key']) {
       const base = Btf.parse(readFileSync(fixture(`k612/golden/${m}.base.raw`)));

@@ -160,6 +160,20 @@ describe('min-core -r: BTFHub trees', () => {
     expect(lines[1]).toMatchObject({ kernel: 'ubuntu/22.04/x86_64/6.12.0-1-generic.btf', output: join(out, 'ubuntu/22.04/x86_64/6.12.0-1-generic.btf'), size: 4354 });
   });
 
+  it('a write that fails mid-run stops every worker: one line, exit 1, no hang', async () => {
+    const out = join(tmp, 'out-blocked');
+    mkdirSync(out);
+    writeFileSync(join(out, 'fedora'), 'a file where a directory must go');
+    const argv = ['min-core', '-r', '-k', TREE, '--out-dir', out, '-j', '3', ...OBJECTS];
+    const msg = `modbtf: ${join(out, 'fedora/39/x86_64')}: cannot create directory: a parent is not a directory`;
+    if (existsSync(join(repoRoot, 'dist/archive/worker.js'))) {
+      const r = spawnSync(process.execPath, [join(repoRoot, 'bin/modbtf'), ...argv], { encoding: 'utf8', timeout: 60_000 });
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 1, stderr: `${msg}\n` });
+    } else {
+      expect(await modbtf(...argv)).toMatchObject({ code: 1, err: [msg] });
+    }
+  });
+
   it('usage errors: one line, exit 2, nothing written', async () => {
     const cases: [string[], string][] = [
       [['-r', '-k', TREE], 'modbtf: min-core: -r needs --out-dir DIR and/or --tar FILE'],
@@ -173,6 +187,18 @@ describe('min-core -r: BTFHub trees', () => {
       expect({ code: r.code, err: r.err, out: r.out }, args.join(' ')).toEqual({ code: 2, err: [msg], out: [] });
     }
     expect(existsSync(join(tmp, 'x.tar.gz')) || existsSync(join(tmp, 'x'))).toBe(false);
+  });
+
+  it('--tar warns about paths libbpf-tools cannot look up (100 bytes or more)', async () => {
+    const tree = join(tmp, 'tree-long');
+    const rel = `ubuntu/22.04/x86_64/${'6.12.0-1-'.padEnd(90, 'x')}.btf`;
+    mkdirSync(dirname(join(tree, rel)), { recursive: true });
+    copyFileSync(min('k612cloud'), join(tree, rel));
+    const tgz = join(tmp, 'long.tar.gz');
+    const r = await modbtf('min-core', '-r', '-k', tree, '--tar', tgz, ...OBJECTS);
+    expect(r.code).toBe(0);
+    expect(r.err).toEqual([`modbtf: min-core: ${join(tree, rel)}: warning: ./${rel} is longer than 99 bytes: libbpf-tools' ensure_core_btf() cannot find it in the tar`]);
+    expect(tarMembers(readFileSync(tgz)).some((m) => m.type === '0' && m.data.equals(readFileSync(min('k612cloud'))))).toBe(true);
   });
 
   it('a tree without kernels is an error naming it', async () => {

@@ -12,7 +12,7 @@ import { readBpfObject } from '../src/bpfobj/object.js';
 import { Btf } from '../src/btf/btf.js';
 import { dumpRaw } from '../src/btf/dump.js';
 import { mergeKernel, loadModuleBtf } from '../src/core/modules.js';
-import { corpus, fixture, haveCorpus } from './helpers.js';
+import { corpus, fixture, haveCorpus, repoRoot } from './helpers.js';
 
 interface Ran { code: number; out: string[]; err: string[] }
 async function modbtf(...argv: string[]): Promise<Ran> {
@@ -132,6 +132,13 @@ describe('min-core', () => {
     const j = await modbtf('min-core', '-k', MINI, '-o', out, '--json', nb);
     expect(j.code).toBe(1);
     expect(JSON.parse(j.out[0]!)).toEqual({ file: nb, ok: false, error: { code: 'E_BPF_OBJECT', message: 'no BPF object: neither a BPF ELF file (e_machine 247) nor a program embedding one' } });
+  });
+
+  it('-o - writes the BTF to stdout and the summary to stderr (bin/modbtf)', () => {
+    const r = spawnSync(process.execPath, [join(repoRoot, 'bin/modbtf'), 'min-core', '-k', MINI, '-o', '-', fx('libbpf-tools/mdflush.bpf.o')], { maxBuffer: 1 << 20 });
+    expect(r.status).toBe(0);
+    expect(r.stdout.toString('hex')).toBe(hex(fx('expected/mdflush.bpf.k612-mini.btf')));
+    expect(r.stderr.toString()).toBe('stdout: 8 types (237 B) for 1 BPF object, 5 relocations, 1 without a target (--report lists them)\n');
   });
 
   it('finds the object embedded in a program binary', async () => {

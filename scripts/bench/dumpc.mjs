@@ -54,13 +54,14 @@ export function benchDumpC({ root, corpusDir, runs = Number(process.env.BENCH_DU
       measure('bpftool', bpf, outB, tmp); // page cache
       measure(process.execPath, mod, outM, tmp);
       if (!readFileSync(outB).equals(readFileSync(outM))) throw new Error(`${w.name}: modbtf's header differs from bpftool's`);
-      const b = []; const m = []; const n = [];
+      const b = []; const m = []; const n = []; const v = [];
       for (let i = 0; i < runs; i++) {
-        const order = i % 2 === 0 ? ['m', 'b', 'n'] : ['b', 'n', 'm'];
+        const order = i % 2 === 0 ? ['m', 'b', 'n', 'v'] : ['b', 'v', 'n', 'm'];
         for (const k of order) {
           if (k === 'm') m.push(measure(process.execPath, mod, outM, tmp));
           else if (k === 'b') b.push(measure('bpftool', bpf, outB, tmp));
-          else n.push(measure(process.execPath, ['-e', '0'], join(tmp, 'null'), tmp));
+          else if (k === 'n') n.push(measure(process.execPath, ['-e', '0'], join(tmp, 'null'), tmp));
+          else v.push(measure(process.execPath, [bin, '--version'], join(tmp, 'null'), tmp));
         }
       }
       const pick = (xs, f) => median(xs.map((x) => x[f]));
@@ -69,6 +70,8 @@ export function benchDumpC({ root, corpusDir, runs = Number(process.env.BENCH_DU
         modbtf: { wall: pick(m, 'wall'), cpu: pick(m, 'cpu') },
         bpftool: { wall: pick(b, 'wall'), cpu: pick(b, 'cpu') },
         node: { wall: pick(n, 'wall'), cpu: pick(n, 'cpu') },
+        // the CLI's own start-up: node, loading the bundled CLI, parsing options
+        modbtfVersion: { wall: pick(v, 'wall'), cpu: pick(v, 'cpu') },
       };
       workloads.push(x);
       for (const f of ['wall', 'cpu']) {
@@ -80,11 +83,11 @@ export function benchDumpC({ root, corpusDir, runs = Number(process.env.BENCH_DU
     rmSync(tmp, { recursive: true, force: true });
   }
   console.log(`\ndump --format c side by side with bpftool (${spawnSync('bpftool', ['version'], { encoding: 'utf8' }).stdout.split('\n')[0]}), medians of ${runs}, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
-  console.log('| header | lines | modbtf wall / CPU ms | bpftool wall / CPU ms | node -e 0 wall / CPU ms | modbtf / (bpftool + node), wall / CPU |\n|---|---:|---:|---:|---:|---:|');
+  console.log('| header | lines | modbtf wall / CPU ms | bpftool wall / CPU ms | node -e 0 wall / CPU ms | modbtf --version wall / CPU ms | modbtf / (bpftool + node -e 0), wall / CPU | modbtf / (bpftool + modbtf --version), wall / CPU |\n|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const x of workloads) {
-    const r = (f) => (x.modbtf[f] / (x.bpftool[f] + x.node[f])).toFixed(2);
+    const r = (f, s) => (x.modbtf[f] / (x.bpftool[f] + s[f])).toFixed(2);
     const p = (o) => `${o.wall.toFixed(0)} / ${o.cpu.toFixed(0)}`;
-    console.log(`| ${x.workload} | ${x.lines} | ${p(x.modbtf)} | ${p(x.bpftool)} | ${p(x.node)} | ${r('wall')} / ${r('cpu')} |`);
+    console.log(`| ${x.workload} | ${x.lines} | ${p(x.modbtf)} | ${p(x.bpftool)} | ${p(x.node)} | ${p(x.modbtfVersion)} | ${r('wall', x.node)} / ${r('cpu', x.node)} | ${r('wall', x.modbtfVersion)} / ${r('cpu', x.modbtfVersion)} |`);
   }
   return { workloads, targets };
 }

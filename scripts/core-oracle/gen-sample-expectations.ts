@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { buildOracle, debian61Btf, mergeSplit, readBtf, repoRoot, runOracle, sha256 } from './oracle.js';
+import { buildOracle, fillFromBtfExt, debian61Btf, mergeSplit, readBtf, repoRoot, runOracle, sha256 } from './oracle.js';
 
 const argv = process.argv.slice(2);
 const corpusArg = argv.indexOf('--corpus');
@@ -74,6 +74,7 @@ try {
     writeFileSync(btfPath, btf);
     const objPaths = t.objects.map((o) => join(samples, o));
     const values = runOracle(oracle.path, btfPath, objPaths);
+    t.objects.forEach((o, i) => fillFromBtfExt(values.get(objPaths[i]!)!, readFileSync(objPaths[i]!), o));
     const doc = {
       target: t.name,
       btf: { describe: t.describe, size: btf.length, sha256: sha256(btf) },

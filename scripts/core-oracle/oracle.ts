@@ -11,6 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openInput } from '../../src/module/index.js';
 import { rawBtfOf } from '../../src/btf/load.js';
+import { readBpfObject } from '../../src/bpfobj/object.js';
 
 export const oracleDir = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(oracleDir, '../..');
@@ -172,4 +173,18 @@ export function libbpfToolsObjects(dir = '/usr/sbin'): { name: string; bytes: Ui
     for (const o of embeddedBpfObjects(bin)) out.push({ name: `${basename(t)}@0x${o.offset.toString(16)}.bpf.o`, bytes: o.bytes });
   }
   return out;
+}
+
+/**
+ * Where libbpf stops before naming a relocation (no candidate search for an anonymous type), the
+ * kind and the instruction offset are taken from the object's .BTF.ext record.
+ */
+export function fillFromBtfExt(relos: OracleRelo[], object: Uint8Array, name: string): void {
+  const obj = readBpfObject(object, name);
+  for (const r of relos) {
+    const rec = obj.ext?.coreRelos.find((s) => s.name === r.sec)?.records[r.relo];
+    if (!rec) throw new Error(`${name}: ${r.sec} #${r.relo}: no such .BTF.ext record`);
+    if (!r.kind) r.kind = RELO_KIND_NAMES[rec.kind]!;
+    if (r.insn_off === undefined) r.insn_off = rec.insnOff;
+  }
 }

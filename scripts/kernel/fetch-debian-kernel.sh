@@ -69,14 +69,19 @@ field() {
 		  if (name != "" && val != "") { print val; exit } }'
 }
 
+fetch_index() {
+	curl -fsSL "$mirror/dists/$1/main/binary-$arch/Packages.xz" | xz -dc > "$2.tmp" 2>/dev/null || { rm -f "$2.tmp"; return 1; }
+	mv "$2.tmp" "$2"
+}
+find_image() {
+	sed -n "s/^Package: \(linux-image-$(echo "$ver" | sed 's/\./\\./g')\(+[a-z0-9]*\)\{0,1\}-$flavour\)\$/\1/p" "$1" | head -1
+}
 found=
 for suite in ${suites:-trixie-backports trixie sid}; do
 	idx=Packages-$suite-$arch
-	if [ ! -s "$idx" ]; then
-		curl -fsSL "$mirror/dists/$suite/main/binary-$arch/Packages.xz" | xz -dc > "$idx.tmp" 2>/dev/null || { rm -f "$idx.tmp"; continue; }
-		mv "$idx.tmp" "$idx"
-	fi
-	img=$(sed -n "s/^Package: \(linux-image-$(echo "$ver" | sed 's/\./\\./g')\(+[a-z0-9]*\)\{0,1\}-$flavour\)\$/\1/p" "$idx" | head -1)
+	# A cached index is used until it lacks the version asked for; then it is fetched again.
+	if [ -s "$idx" ] && [ -n "$(find_image "$idx")" ]; then :; else fetch_index "$suite" "$idx" || continue; fi
+	img=$(find_image "$idx")
 	[ -n "$img" ] && { found=$suite; break; }
 done
 [ -n "$found" ] || die "no linux-image-$ver*-$flavour for $arch in ${suites:-trixie-backports trixie sid}"

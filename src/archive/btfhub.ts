@@ -6,7 +6,7 @@
  * looks up). Work is spread over worker threads; output is reproducible: entries sorted, mtime 0,
  * uid/gid 0, no owner names.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -15,8 +15,9 @@ import { extract as tarExtract, pack as tarPack } from 'tar-stream';
 import { readBpfObjects, type BpfObject } from '../bpfobj/object.js';
 import { Btf } from '../btf/btf.js';
 import { minCoreBtf } from '../core/mincore.js';
-import { ModbtfError } from '../errors.js';
+import { ModbtfError, ioReason } from '../errors.js';
 import { decompress, detectCompression } from '../module/compress.js';
+import { readInputFile } from '../module/open.js';
 
 /** One kernel BTF of the tree. */
 export interface KernelBtfEntry {
@@ -37,7 +38,7 @@ export function findKernelBtfs(root: string): KernelBtfEntry[] {
   try {
     entries = readdirSync(root, { recursive: true, withFileTypes: true });
   } catch (e) {
-    throw new ModbtfError('E_IO', `cannot read directory: ${(e as Error).message}`, { file: root });
+    throw new ModbtfError('E_IO', `cannot read directory: ${ioReason(e)}`, { file: root });
   }
   const byRel = new Map<string, string>();
   for (const d of entries) {
@@ -52,12 +53,7 @@ export function findKernelBtfs(root: string): KernelBtfEntry[] {
 
 /** The raw BTF of one kernel: the file itself, or the one `.btf` member of a `.btf.tar.xz`. */
 export async function readKernelBtf(path: string): Promise<Uint8Array> {
-  let data: Uint8Array;
-  try {
-    data = readFileSync(path);
-  } catch (e) {
-    throw new ModbtfError('E_IO', `cannot read: ${(e as Error).message}`, { file: path });
-  }
+  const data = readInputFile(path);
   if (!path.endsWith('.tar.xz')) return data;
   if (detectCompression(data) !== 'xz') throw new ModbtfError('E_DECOMPRESS', 'not xz-compressed', { file: path });
   const tar = await decompress(data, 'xz', path);
@@ -83,7 +79,8 @@ async function untar(tar: Uint8Array, file: string): Promise<{ name: string; dat
   try {
     await done;
   } catch (e) {
-    throw new ModbtfError('E_DECOMPRESS', `bad tar archive: ${(e as Error).message}`, { file });
+    // tar-stream's own text names none of this: say what is wrong with the file.
+    throw new ModbtfError('E_DECOMPRESS', e instanceof ModbtfError ? e.message : 'corrupt tar archive', { file });
   }
   return out;
 }
@@ -204,22 +201,30 @@ export async function minCoreArchive(
   }
   let next = 0;
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval'));
-  await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
-    const w = new Worker(workerUrl, { workerData: { inputs }, execArgv });
-    const feed = (): void => {
-      if (next >= entries.length) {
-        void w.terminate();
-        resolve();
-        return;
-      }
-      const i = next++;
-      w.postMessage({ index: i, entry: entries[i] });
-    };
-    w.on('message', (a: WorkerAnswer) => {
-      finish(a.index, fromAnswer(entries[a.index]!, a)).then(feed, reject);
-    });
-    w.on('error', reject);
-    feed();
-  })));
+  const workers: Worker[] = [];
+  // On a failure (a write that fails, a worker that dies) every worker is stopped, so none is
+  // left waiting for work that will not come.
+  try {
+    await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
+      const w = new Worker(workerUrl, { workerData: { inputs }, execArgv });
+      workers.push(w);
+      const feed = (): void => {
+        if (next >= entries.length) {
+          void w.terminate();
+          resolve();
+          return;
+        }
+        const i = next++;
+        w.postMessage({ index: i, entry: entries[i] });
+      };
+      w.on('message', (a: WorkerAnswer) => {
+        finish(a.index, fromAnswer(entries[a.index]!, a)).then(feed, reject);
+      });
+      w.on('error', reject);
+      feed();
+    })));
+  } finally {
+    for (const w of workers) void w.terminate();
+  }
   return results;
 }

@@ -45,8 +45,9 @@ const MISSING_BASE_TYPES = new Map([
   ['__Poly128_t', 'unsigned __int128'],
 ]);
 
-const TABS = '\t'.repeat(13);
-const pfx = (lvl: number): string => (lvl >= 13 ? TABS : TABS.slice(0, lvl));
+/** `\n` and the indent of each level (libbpf stops indenting at 13 tabs). */
+const NL_TABS: readonly string[] = Array.from({ length: 14 }, (_, i) => `\n${'\t'.repeat(i)}`);
+const nl = (lvl: number): string => NL_TABS[lvl >= 13 ? 13 : lvl]!;
 
 // Order states (0: not ordered yet).
 const ORDERING = 1;
@@ -56,8 +57,17 @@ const EMITTING = 1;
 const EMITTED = 2;
 
 /** Deeper than this, a chain of types is a loop no C declaration can have. */
-const MAX_DEPTH = 4096;
+const MAX_DEPTH = 1024;
 const MAX_RESOLVE_DEPTH = 32;
+
+/**
+ * Records are read as u32 words: name, info, size/type, then ARRAY's elem, index, nelems, or the
+ * vlen entries from word 3 (struct member: name, type, offset; enum: name, value; enum64: name,
+ * lo, hi; func param: name, type; datasec var: type, offset, size).
+ */
+const ARRAY_ELEM = 3;
+const ARRAY_INDEX = 4;
+const ARRAY_NELEMS = 5;
 
 const roundup = (x: number, y: number): number => Math.trunc((x + y - 1) / y) * y;
 
@@ -84,6 +94,8 @@ class CPrinter {
   private readonly infos: Uint32Array;
   private readonly nameOffs: Uint32Array;
   private readonly sizeTypes: Uint32Array;
+  /** Kind of each type id (0 for void). */
+  private readonly kinds: Uint8Array;
   /** Every string section (base first), latin1: absolute offsets index it directly. */
   private readonly text: string;
   private readonly names: (string | undefined)[];
@@ -93,7 +105,8 @@ class CPrinter {
   private readonly fwdEmitted: Uint8Array;
   private readonly nameResolved: Uint8Array;
   private readonly referenced: Uint8Array;
-  private readonly cachedNames: (string | undefined)[];
+  /** Names given a `___N` suffix. */
+  private readonly cachedNames = new Map<number, string>();
   /** alignOf + 1 per id, 0 when not known yet. */
   private readonly aligns: Int32Array;
   private readonly typeNames = new Map<string, number>();
@@ -133,11 +146,13 @@ class CPrinter {
     this.infos = new Uint32Array(n);
     this.nameOffs = new Uint32Array(n);
     this.sizeTypes = new Uint32Array(n);
+    this.kinds = new Uint8Array(n);
     for (let id = 1; id < n; id++) {
       const p = pos[id]!;
       this.nameOffs[id] = w[p]!;
       this.infos[id] = w[p + 1]!;
       this.sizeTypes[id] = w[p + 2]!;
+      this.kinds[id] = infoKind(w[p + 1]!);
     }
     this.text = layers.map((b) => Buffer.from(b.strings.buffer, b.strings.byteOffset, b.strings.length).toString('latin1')).join('');
     this.names = new Array<string | undefined>(n);
@@ -146,7 +161,6 @@ class CPrinter {
     this.fwdEmitted = new Uint8Array(n);
     this.nameResolved = new Uint8Array(n);
     this.referenced = new Uint8Array(n);
-    this.cachedNames = new Array<string | undefined>(n);
     this.aligns = new Int32Array(n);
     this.orderState[0] = ORDERED;
     this.emitState[0] = EMITTED;
@@ -178,21 +192,12 @@ class CPrinter {
     }
   }
 
-  private kind(id: number): number {
-    return infoKind(this.infos[id]!);
-  }
-
   private vlen(id: number): number {
     return infoVlen(this.infos[id]!);
   }
 
   private kflag(id: number): boolean {
     return this.infos[id]! >>> 31 !== 0;
-  }
-
-  /** u32 at byte `delta` of type `id`'s record. */
-  private u32(id: number, delta: number): number {
-    return this.w[this.pos[id]! + (delta >>> 2)]!;
   }
 
   private str(off: number): string {
@@ -219,17 +224,15 @@ class CPrinter {
     return this.sizeTypes[id]!;
   }
 
-  private enter(id: number): void {
-    if (++this.depth > MAX_DEPTH) {
-      throw new ModbtfError('E_BTF_INVALID', `type chain deeper than ${MAX_DEPTH} (a loop no C declaration can express)`, { ...this.btf.where, typeId: id });
-    }
+  private tooDeep(id: number): never {
+    throw new ModbtfError('E_BTF_INVALID', `type chain deeper than ${MAX_DEPTH} (a loop, or nesting no kernel has)`, { ...this.btf.where, typeId: id });
   }
 
   // ---- sizes and alignment ----
 
   private pointerSize(): number {
     for (let id = 1; id < this.n; id++) {
-      if (this.kind(id) !== Kind.INT) continue;
+      if (this.kinds[id]! !== Kind.INT) continue;
       const size = this.sizeTypes[id]!;
       if (size !== 4 && size !== 8) continue;
       if (LONG_NAMES.has(this.rawName(id))) return size;
@@ -247,21 +250,21 @@ class CPrinter {
   }
 
   private computeAlign(id: number): number {
-    const k = id === 0 ? 0 : this.kind(id);
+    const k = id === 0 ? 0 : this.kinds[id]!;
     switch (k) {
       case Kind.INT: case Kind.ENUM: case Kind.ENUM64: case Kind.FLOAT:
         return Math.min(this.ptrSz, this.sizeTypes[id]!);
       case Kind.PTR:
         return this.ptrSz;
       case Kind.TYPEDEF: case Kind.VOLATILE: case Kind.CONST: case Kind.RESTRICT: case Kind.TYPE_TAG: {
-        this.enter(id);
+        if (++this.depth > MAX_DEPTH) this.tooDeep(id);
         const a = this.alignOf(this.type(id));
         this.depth--;
         return a;
       }
       case Kind.ARRAY: {
-        this.enter(id);
-        const a = this.alignOf(this.u32(id, 12));
+        if (++this.depth > MAX_DEPTH) this.tooDeep(id);
+        const a = this.alignOf(this.w[this.pos[id]! + ARRAY_ELEM]!);
         this.depth--;
         return a;
       }
@@ -269,10 +272,10 @@ class CPrinter {
         const vlen = this.vlen(id);
         const kflag = this.kflag(id);
         let maxAlign = 1;
-        this.enter(id);
-        for (let i = 0, p = 12; i < vlen; i++, p += 12) {
-          const align = this.alignOf(this.u32(id, p + 4));
-          const off = this.u32(id, p + 8);
+        if (++this.depth > MAX_DEPTH) this.tooDeep(id);
+        for (let i = 0, p = this.pos[id]! + 3; i < vlen; i++, p += 3) {
+          const align = this.alignOf(this.w[p + 1]!);
+          const off = this.w[p + 2]!;
           if (align <= 0 || ((!kflag || off >>> 24 === 0) && off % (8 * align) !== 0)) {
             this.depth--;
             return align <= 0 ? align : 1;
@@ -292,8 +295,8 @@ class CPrinter {
   private resolveSize(id: number): number {
     let nelems = 1;
     let size = -1;
-    for (let i = 0; i < MAX_RESOLVE_DEPTH && id !== 0 && this.kind(id) !== Kind.FWD; i++) {
-      const k = this.kind(id);
+    for (let i = 0; i < MAX_RESOLVE_DEPTH && id !== 0 && this.kinds[id]! !== Kind.FWD; i++) {
+      const k = this.kinds[id]!;
       if (k === Kind.INT || k === Kind.STRUCT || k === Kind.UNION || k === Kind.ENUM || k === Kind.ENUM64
         || k === Kind.DATASEC || k === Kind.FLOAT) {
         size = this.sizeTypes[id]!;
@@ -307,10 +310,10 @@ class CPrinter {
         || k === Kind.VAR || k === Kind.DECL_TAG || k === Kind.TYPE_TAG) {
         id = this.type(id);
       } else if (k === Kind.ARRAY) {
-        const ne = this.u32(id, 20);
+        const ne = this.w[this.pos[id]! + ARRAY_NELEMS]!;
         if (nelems && ne > Math.floor(0xffffffff / nelems)) return -7;
         nelems *= ne;
-        id = this.u32(id, 12);
+        id = this.w[this.pos[id]! + ARRAY_ELEM]!;
       } else {
         return -22;
       }
@@ -324,9 +327,9 @@ class CPrinter {
     const vlen = this.vlen(id);
     const kflag = this.kflag(id);
     let maxAlign = 1;
-    for (let i = 0, p = 12; i < vlen; i++, p += 12) {
-      const align = this.alignOf(this.u32(id, p + 4));
-      const off = this.u32(id, p + 8);
+    for (let i = 0, p = this.pos[id]! + 3; i < vlen; i++, p += 3) {
+      const align = this.alignOf(this.w[p + 1]!);
+      const off = this.w[p + 2]!;
       const bitSz = kflag ? off >>> 24 : 0;
       if (align && bitSz === 0 && off % (8 * align) !== 0) return true;
       maxAlign = Math.max(align, maxAlign);
@@ -345,10 +348,10 @@ class CPrinter {
     const ref = this.referenced;
     const n = this.n;
     const bad = (id: number, v: number): never => {
-      throw new ModbtfError('E_BTF_TYPE_ID', `${kindName(this.kind(id))} refers to type id ${v}, out of range (last id ${n - 1})`, { ...this.btf.where, typeId: id });
+      throw new ModbtfError('E_BTF_TYPE_ID', `${kindName(this.kinds[id]!)} refers to type id ${v}, out of range (last id ${n - 1})`, { ...this.btf.where, typeId: id });
     };
     for (let id = 1; id < n; id++) {
-      const k = this.kind(id);
+      const k = this.kinds[id]!;
       const vlen = this.vlen(id);
       switch (k) {
         case Kind.VOLATILE: case Kind.CONST: case Kind.RESTRICT: case Kind.PTR: case Kind.TYPEDEF:
@@ -359,8 +362,8 @@ class CPrinter {
           break;
         }
         case Kind.ARRAY: {
-          const it = this.u32(id, 16);
-          const et = this.u32(id, 12);
+          const it = this.w[this.pos[id]! + ARRAY_INDEX]!;
+          const et = this.w[this.pos[id]! + ARRAY_ELEM]!;
           if (it >= n) bad(id, it);
           if (et >= n) bad(id, et);
           ref[it] = 1;
@@ -368,8 +371,8 @@ class CPrinter {
           break;
         }
         case Kind.STRUCT: case Kind.UNION: case Kind.DATASEC: {
-          for (let i = 0, p = k === Kind.DATASEC ? 12 : 16; i < vlen; i++, p += 12) {
-            const t = this.u32(id, p);
+          for (let i = 0, p = this.pos[id]! + (k === Kind.DATASEC ? 3 : 4); i < vlen; i++, p += 3) {
+            const t = this.w[p]!;
             if (t >= n) bad(id, t);
             ref[t] = 1;
           }
@@ -378,8 +381,8 @@ class CPrinter {
         case Kind.FUNC_PROTO: {
           const r = this.type(id);
           if (r >= n) bad(id, r);
-          for (let i = 0, p = 16; i < vlen; i++, p += 8) {
-            const t = this.u32(id, p);
+          for (let i = 0, p = this.pos[id]! + 4; i < vlen; i++, p += 2) {
+            const t = this.w[p]!;
             if (t >= n) bad(id, t);
             ref[t] = 1;
           }
@@ -399,13 +402,13 @@ class CPrinter {
   private orderType(id: number, throughPtr: boolean): boolean {
     const st = this.orderState;
     if (st[id] === ORDERED) return true;
-    const k = this.kind(id);
+    const k = this.kinds[id]!;
     const named = this.nameOffs[id] !== 0;
     if (st[id] === ORDERING) {
       if ((k === Kind.STRUCT || k === Kind.UNION) && throughPtr && named) return false;
       throw new ModbtfError('E_BTF_INVALID', 'unsatisfiable type cycle (no C declaration order defines it)', { ...this.btf.where, typeId: id });
     }
-    this.enter(id);
+    if (++this.depth > MAX_DEPTH) this.tooDeep(id);
     const strong = this.orderKind(id, k, named, throughPtr);
     this.depth--;
     return strong;
@@ -423,12 +426,12 @@ class CPrinter {
         return r;
       }
       case Kind.ARRAY:
-        return this.orderType(this.u32(id, 12), false);
+        return this.orderType(this.w[this.pos[id]! + ARRAY_ELEM]!, false);
       case Kind.STRUCT: case Kind.UNION: {
         if (throughPtr && named) return false;
         st[id] = ORDERING;
         const vlen = this.vlen(id);
-        for (let i = 0, p = 16; i < vlen; i++, p += 12) this.orderType(this.u32(id, p), false);
+        for (let i = 0, p = this.pos[id]! + 4; i < vlen; i++, p += 3) this.orderType(this.w[p]!, false);
         if (named) this.emitQueue.push(id);
         st[id] = ORDERED;
         return true;
@@ -449,8 +452,8 @@ class CPrinter {
       case Kind.FUNC_PROTO: {
         let strong = this.orderType(this.type(id), throughPtr);
         const vlen = this.vlen(id);
-        for (let i = 0, p = 16; i < vlen; i++, p += 8) {
-          if (this.orderType(this.u32(id, p), throughPtr)) strong = true;
+        for (let i = 0, p = this.pos[id]! + 4; i < vlen; i++, p += 2) {
+          if (this.orderType(this.w[p]!, throughPtr)) strong = true;
         }
         return strong;
       }
@@ -474,7 +477,7 @@ class CPrinter {
   private emitType(id: number, contId: number): void {
     const es = this.emitState;
     if (es[id] === EMITTED) return;
-    const k = this.kind(id);
+    const k = this.kinds[id]!;
     const topLevel = contId === 0;
     if (es[id] === EMITTING) {
       if (this.fwdEmitted[id]) return;
@@ -492,7 +495,7 @@ class CPrinter {
       }
       return;
     }
-    this.enter(id);
+    if (++this.depth > MAX_DEPTH) this.tooDeep(id);
     switch (k) {
       case Kind.INT: {
         const name = this.typeName(id);
@@ -512,7 +515,7 @@ class CPrinter {
         this.emitType(this.type(id), contId);
         break;
       case Kind.ARRAY:
-        this.emitType(this.u32(id, 12), contId);
+        this.emitType(this.w[this.pos[id]! + ARRAY_ELEM]!, contId);
         break;
       case Kind.FWD:
         this.print(`${this.fwdDef(id)};\n\n`);
@@ -533,7 +536,7 @@ class CPrinter {
         if (topLevel || anon) {
           const vlen = this.vlen(id);
           const cont = anon ? contId : id;
-          for (let i = 0, p = 16; i < vlen; i++, p += 12) this.emitType(this.u32(id, p), cont);
+          for (let i = 0, p = this.pos[id]! + 4; i < vlen; i++, p += 3) this.emitType(this.w[p]!, cont);
         } else if (!this.fwdEmitted[id] && id !== contId) {
           this.print(`${this.structFwd(id)};\n\n`);
           this.fwdEmitted[id] = 1;
@@ -550,7 +553,7 @@ class CPrinter {
       case Kind.FUNC_PROTO: {
         this.emitType(this.type(id), contId);
         const vlen = this.vlen(id);
-        for (let i = 0, p = 16; i < vlen; i++, p += 8) this.emitType(this.u32(id, p), contId);
+        for (let i = 0, p = this.pos[id]! + 4; i < vlen; i++, p += 2) this.emitType(this.w[p]!, contId);
         break;
       }
       default:
@@ -560,7 +563,7 @@ class CPrinter {
   }
 
   private structFwd(id: number): string {
-    const kw = this.kind(id) === Kind.STRUCT ? 'struct' : 'union';
+    const kw = this.kinds[id]! === Kind.STRUCT ? 'struct' : 'union';
     return this.nameOffs[id] !== 0 ? `${kw} ${this.typeName(id)}` : kw;
   }
 
@@ -584,14 +587,14 @@ class CPrinter {
       if (inBitfield
         || (newOff === nextOff && roundup(curOff, nextAlign * 8) !== newOff)
         || (newOff !== nextOff && nextOff - newOff <= newOff - curOff)) {
-        this.print(`\n${pfx(lvl)}${padType}: ${inBitfield ? newOff - curOff : 0};`);
+        this.print(`${nl(lvl)}${padType}: ${inBitfield ? newOff - curOff : 0};`);
       }
       curOff = newOff;
     }
     while (curOff !== nextOff) {
       const bits = Math.min(nextOff - curOff, padBits);
       if (bits === padBits) {
-        this.print(`\n${pfx(lvl)}${padType}: ${padBits};`);
+        this.print(`${nl(lvl)}${padType}: ${padBits};`);
         curOff += bits;
         continue;
       }
@@ -599,7 +602,7 @@ class CPrinter {
         padType = pads[i]![0];
         padBits = pads[i]![1];
         if (padBits < bits) continue;
-        this.print(`\n${pfx(lvl)}${padType}: ${bits};`);
+        this.print(`${nl(lvl)}${padType}: ${bits};`);
         curOff += bits;
         break;
       }
@@ -607,7 +610,7 @@ class CPrinter {
   }
 
   private emitStructDef(id: number, lvl: number): void {
-    const isStruct = this.kind(id) === Kind.STRUCT;
+    const isStruct = this.kinds[id]! === Kind.STRUCT;
     const vlen = this.vlen(id);
     const kflag = this.kflag(id);
     const size = this.sizeTypes[id]!;
@@ -616,16 +619,16 @@ class CPrinter {
     this.print(`${this.structFwd(id)} {`);
     let off = 0;
     let prevBitfield = false;
-    for (let i = 0, p = 12; i < vlen; i++, p += 12) {
-      const fname = this.str(this.u32(id, p));
-      const mtype = this.u32(id, p + 4);
-      const rawOff = this.u32(id, p + 8);
+    for (let i = 0, p = this.pos[id]! + 3; i < vlen; i++, p += 3) {
+      const fname = this.str(this.w[p]!);
+      const mtype = this.w[p + 1]!;
+      const rawOff = this.w[p + 2]!;
       let mSz = kflag ? rawOff >>> 24 : 0;
       const mOff = kflag ? rawOff & 0xffffff : rawOff | 0;
       const mAlign = packed ? 1 : this.alignOf(mtype);
       const inBitfield = prevBitfield && mSz !== 0;
       this.emitBitPadding(off, mOff, mAlign, inBitfield, lvl + 1);
-      this.print(`\n${pfx(lvl + 1)}`);
+      this.print(nl(lvl + 1));
       this.emitTypeDecl(mtype, fname, lvl + 1);
       if (mSz) {
         this.print(`: ${mSz}`);
@@ -639,40 +642,40 @@ class CPrinter {
       this.print(';');
     }
     if (isStruct) this.emitBitPadding(off, Math.imul(size, 8), align, false, lvl + 1);
-    if (vlen || size) this.print(`\n${pfx(lvl)}}`);
+    if (vlen || size) this.print(`${nl(lvl)}}`);
     else this.print('}');
     if (packed) this.print(' __attribute__((packed))');
   }
 
   private emitEnumDef(id: number, lvl: number): void {
     const vlen = this.vlen(id);
-    const isEnum = this.kind(id) === Kind.ENUM;
+    const isEnum = this.kinds[id]! === Kind.ENUM;
     const name = this.typeName(id);
     this.print(this.nameOffs[id] !== 0 ? `enum ${name}` : 'enum');
     if (!vlen) return;
     this.print(' {');
     const signed = this.kflag(id);
-    const ind = pfx(lvl + 1);
+    const ind = nl(lvl + 1);
     if (isEnum) {
-      for (let i = 0, p = 12; i < vlen; i++, p += 8) {
-        const vname = this.str(this.u32(id, p));
-        const raw = this.u32(id, p + 4);
+      for (let i = 0, p = this.pos[id]! + 3; i < vlen; i++, p += 2) {
+        const vname = this.str(this.w[p]!);
+        const raw = this.w[p + 1]!;
         const val = signed ? raw | 0 : raw;
         const dup = this.nameDups(this.identNames, vname);
-        this.print(dup > 1 ? `\n${ind}${vname}___${dup} = ${val},` : `\n${ind}${vname} = ${val},`);
+        this.print(dup > 1 ? `${ind}${vname}___${dup} = ${val},` : `${ind}${vname} = ${val},`);
       }
     } else {
-      for (let i = 0, p = 12; i < vlen; i++, p += 12) {
-        const vname = this.str(this.u32(id, p));
-        const lo = this.u32(id, p + 4);
-        const hi = this.u32(id, p + 8);
+      for (let i = 0, p = this.pos[id]! + 3; i < vlen; i++, p += 3) {
+        const vname = this.str(this.w[p]!);
+        const lo = this.w[p + 1]!;
+        const hi = this.w[p + 2]!;
         const dup = this.nameDups(this.identNames, vname);
         const v = (BigInt(hi) << 32n) | BigInt(lo);
         const text = signed ? `${BigInt.asIntN(64, v)}LL` : `${v}ULL`;
-        this.print(dup > 1 ? `\n${ind}${vname}___${dup} = ${text},` : `\n${ind}${vname} = ${text},`);
+        this.print(dup > 1 ? `${ind}${vname}___${dup} = ${text},` : `${ind}${vname} = ${text},`);
       }
     }
-    this.print(`\n${pfx(lvl)}}`);
+    this.print(`${nl(lvl)}}`);
   }
 
   private emitTypedefDef(id: number, lvl: number): void {
@@ -693,20 +696,20 @@ class CPrinter {
     for (;;) {
       stack[this.declCnt++] = id;
       if (this.declCnt - start > MAX_DEPTH) {
-        throw new ModbtfError('E_BTF_INVALID', `type chain deeper than ${MAX_DEPTH} (a loop no C declaration can express)`, { ...this.btf.where, typeId: id });
+        throw new ModbtfError('E_BTF_INVALID', `type chain deeper than ${MAX_DEPTH} (a loop, or nesting no kernel has)`, { ...this.btf.where, typeId: id });
       }
       if (id === 0) break;
-      const k = this.kind(id);
+      const k = this.kinds[id]!;
       if (k === Kind.PTR || k === Kind.VOLATILE || k === Kind.CONST || k === Kind.RESTRICT
         || k === Kind.FUNC_PROTO || k === Kind.TYPE_TAG) {
         id = this.type(id);
       } else if (k === Kind.ARRAY) {
-        id = this.u32(id, 12);
+        id = this.w[this.pos[id]! + ARRAY_ELEM]!;
       } else {
         break;
       }
     }
-    this.enter(id);
+    if (++this.depth > MAX_DEPTH) this.tooDeep(id);
     this.emitTypeChain(start, this.declCnt - start, fname, lvl);
     this.depth--;
     this.declCnt = start;
@@ -716,7 +719,7 @@ class CPrinter {
   private emitMods(base: number, cnt: number): number {
     while (cnt) {
       const id = this.declStack[base + cnt - 1]!;
-      const k = id === 0 ? 0 : this.kind(id);
+      const k = id === 0 ? 0 : this.kinds[id]!;
       if (k === Kind.VOLATILE) this.print('volatile ');
       else if (k === Kind.CONST) this.print('const ');
       else if (k === Kind.RESTRICT) this.print('restrict ');
@@ -729,7 +732,7 @@ class CPrinter {
   private dropMods(base: number, cnt: number): number {
     while (cnt) {
       const id = this.declStack[base + cnt - 1]!;
-      const k = id === 0 ? 0 : this.kind(id);
+      const k = id === 0 ? 0 : this.kinds[id]!;
       if (k !== Kind.VOLATILE && k !== Kind.CONST && k !== Kind.RESTRICT) return cnt;
       cnt--;
     }
@@ -751,7 +754,7 @@ class CPrinter {
         lastWasPtr = false;
         continue;
       }
-      const k = this.kind(id);
+      const k = this.kinds[id]!;
       switch (k) {
         case Kind.INT: case Kind.FLOAT:
           cnt = this.emitMods(base, cnt);
@@ -792,7 +795,7 @@ class CPrinter {
           this.print(` __attribute__((btf_type_tag("${this.rawName(id)}")))`);
           break;
         case Kind.ARRAY: {
-          const nelems = this.u32(id, 20);
+          const nelems = this.w[this.pos[id]! + ARRAY_NELEMS]!;
           cnt = this.dropMods(base, cnt);
           if (cnt === 0) {
             this.emitName(fname, lastWasPtr);
@@ -800,7 +803,7 @@ class CPrinter {
             return;
           }
           const next = this.declStack[base + cnt - 1]!;
-          const multidim = next !== 0 && this.kind(next) === Kind.ARRAY;
+          const multidim = next !== 0 && this.kinds[next]! === Kind.ARRAY;
           if (fname !== '' && !lastWasPtr) this.print(' ');
           if (!multidim) this.print('(');
           this.emitTypeChain(base, cnt, fname, lvl);
@@ -820,18 +823,18 @@ class CPrinter {
           }
           this.print('(');
           // No parameters, or clang's single void one: `(void)`.
-          if (vlen === 0 || (vlen === 1 && this.u32(id, 16) === 0)) {
+          if (vlen === 0 || (vlen === 1 && this.w[this.pos[id]! + 4]! === 0 /* the one parameter's type: void */)) {
             this.print('void)');
             return;
           }
-          for (let i = 0, p = 12; i < vlen; i++, p += 8) {
+          for (let i = 0, p = this.pos[id]! + 3; i < vlen; i++, p += 2) {
             if (i > 0) this.print(', ');
-            const ptype = this.u32(id, p + 4);
+            const ptype = this.w[p + 1]!;
             if (i === vlen - 1 && ptype === 0) {
               this.print('...');
               break;
             }
-            this.emitTypeDecl(ptype, this.str(this.u32(id, p)), lvl);
+            this.emitTypeDecl(ptype, this.str(this.w[p]!), lvl);
           }
           this.print(')');
           return;
@@ -855,16 +858,18 @@ class CPrinter {
   private resolveName(id: number, map: Map<string, number>): string {
     if (this.nameOffs[id] === 0) return '';
     const orig = this.rawName(id);
-    if (this.nameResolved[id]) return this.cachedNames[id] ?? orig;
-    const k = this.kind(id);
+    if (this.nameResolved[id]) return this.cachedNames.get(id) ?? orig;
+    const k = this.kinds[id]!;
     if (k === Kind.FWD || (k === Kind.ENUM && this.vlen(id) === 0)) {
       this.nameResolved[id] = 1;
       return orig;
     }
     const dup = this.nameDups(map, orig);
-    if (dup > 1) this.cachedNames[id] = `${orig}___${dup}`.slice(0, 255);
     this.nameResolved[id] = 1;
-    return this.cachedNames[id] ?? orig;
+    if (dup === 1) return orig;
+    const renamed = `${orig}___${dup}`.slice(0, 255);
+    this.cachedNames.set(id, renamed);
+    return renamed;
   }
 
   private typeName(id: number): string {

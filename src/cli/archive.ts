@@ -34,6 +34,16 @@ class Progress {
   }
 }
 
+function makeDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOTDIR' ? 'a parent is not a directory' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EEXIST' ? 'exists and is not a directory' : err.message;
+    throw new ModbtfError('E_WRITE', `cannot create directory: ${why}`, { file: dir });
+  }
+}
+
 export async function cmdMinCoreArchive(o: MinCoreArchiveOptions, io: Output, progress: boolean): Promise<number> {
   let isDir = false;
   try {
@@ -61,6 +71,7 @@ export async function cmdMinCoreArchive(o: MinCoreArchiveOptions, io: Output, pr
   if (entries.length === 0) throw new ModbtfError('E_NOT_BTF', 'no kernel BTF (*.btf, *.btf.tar.xz) under this directory', { file: o.kernel });
 
   const outDir = o.outDir === undefined ? undefined : resolve(o.outDir);
+  if (outDir) makeDir(outDir);
   const bar = new Progress(entries.length, progress && !o.json);
   // Reported in tree order whatever order the workers finish in.
   const pending: (ArchiveResult | undefined)[] = new Array(entries.length);
@@ -85,7 +96,7 @@ export async function cmdMinCoreArchive(o: MinCoreArchiveOptions, io: Output, pr
       bytes += r.bytes!.length;
       if (outDir) {
         const dest = join(outDir, r.rel);
-        mkdirSync(dirname(dest), { recursive: true });
+        makeDir(dirname(dest));
         await writeFileAtomic(dest, r.bytes!);
       }
     } else {
@@ -104,6 +115,8 @@ export async function cmdMinCoreArchive(o: MinCoreArchiveOptions, io: Output, pr
   const ok = results.filter((r) => r.ok);
   let tarSize = 0;
   if (o.tar !== undefined) {
+    // ensure_core_btf() compares the 100-byte name field only (no ustar prefix, no pax)
+    for (const r of ok) if (`./${r.rel}`.length > 99) io.err(`modbtf: min-core: ${r.path}: warning: ./${r.rel} is longer than 99 bytes: libbpf-tools' ensure_core_btf() cannot find it in the tar`);
     const tgz = await reproducibleTarGz(ok.map((r) => ({ rel: r.rel, data: r.bytes! })));
     await writeFileAtomic(resolve(o.tar), tgz);
     tarSize = tgz.length;

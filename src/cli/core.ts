@@ -1,7 +1,6 @@
 /** `min-core` and `core-check`: CO-RE relocations of BPF objects against kernel BTF. */
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import prettyBytes from 'pretty-bytes';
 import { readBpfObjects, type BpfObject } from '../bpfobj/object.js';
 import type { Btf } from '../btf/btf.js';
 import { loadBaseBtf } from '../btf/load.js';
@@ -10,25 +9,32 @@ import { loadModuleBtf, mergeKernel, type KernelModuleBtf } from '../core/module
 import { CandidateIndex, resolveCoreRelocations, type CoreRelocationResult } from '../core/relo.js';
 import { CoreReloKind } from '../bpfobj/object.js';
 import { ModbtfError } from '../errors.js';
-import { decompress, detectCompression, writeFileAtomic } from '../module/index.js';
+import { decompress, detectCompression, readInputFile, writeFileAtomic } from '../module/index.js';
 import { describeError, jsonFailure, jsonSuccess, STDOUT, writeStdout, type Output } from './common.js';
+
+/** Sizes as pretty-bytes writes them (1000-based, 3 significant digits), without loading Intl. */
+function prettyBytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB'];
+  let u = 0;
+  let v = n;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  let r = u === 0 ? v : Number(v.toPrecision(3));
+  if (r >= 1000 && u < units.length - 1) {
+    r = Number((r / 1000).toPrecision(3));
+    u++;
+  }
+  return `${r} ${units[u]}`;
+}
 
 const EXIT_OK = 0;
 const EXIT_FAIL = 1;
 
 /** The BPF objects in a file: a `.bpf.o` (compressed or not), or a program embedding objects. */
 export async function loadBpfObjects(file: string): Promise<BpfObject[]> {
-  let bytes: Uint8Array;
-  try {
-    const st = statSync(file);
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    const b = readFileSync(file);
-    bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EISDIR' ? 'is a directory' : err.message;
-    throw new ModbtfError('E_IO', `cannot read: ${why}`, { file });
-  }
+  let bytes = readInputFile(file);
   const c = detectCompression(bytes);
   if (c !== 'none') bytes = await decompress(bytes, c, file);
   const objs = readBpfObjects(bytes, file);
@@ -164,7 +170,7 @@ export async function cmdMinCore(o: MinCoreCliOptions, io: Output): Promise<numb
   if (!o.json) {
     const rel = r.objects.reduce((n, x) => n + x.relocations.length, 0);
     const miss = r.objects.reduce((n, x) => n + x.relocations.filter((rr) => rr.status !== 'ok').length, 0);
-    const dest = o.split ? `${written.length} files in ${o.outDir}` : o.output!;
+    const dest = o.split ? `${written.length} files in ${o.outDir}` : o.output === STDOUT ? 'stdout' : o.output!;
     say(`${dest}: ${r.types} types (${prettyBytes(r.bytes.length)}) for ${r.objects.length} BPF object${r.objects.length === 1 ? '' : 's'}, ${rel} relocations${miss ? `, ${miss} without a target${o.report ? '' : ' (--report lists them)'}` : ''}`);
   }
   return EXIT_OK;

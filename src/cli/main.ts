@@ -171,7 +171,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'extract',
-    arg: { name: 'file', shown: 'FILE', many: false, describe: 'module, vmlinux, boot image or raw BTF (compressed or not)' },
+    arg: { name: 'file', shown: 'FILE', many: false, describe: 'module, vmlinux, raw BTF, or any arch\'s boot image (vmlinuz)' },
     summary: 'write a BTF section of a vmlinuz, vmlinux or module as raw BTF',
     options: [
       { name: 'output', alias: ['o'], type: 'string', required: true, value: 'FILE', describe: 'raw BTF written here (`-` for stdout)' },
@@ -198,7 +198,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'report', type: 'boolean', default: false, describe: 'list every relocation that found no target or failed, per object and program' },
       { name: 'recursive', alias: ['r'], type: 'boolean', default: false, describe: '--kernel is a BTFHub-style tree (DISTRO/VERSION/ARCH/RELEASE.btf or .btf.tar.xz): minimize every kernel in it, into --out-dir (the same tree) and/or a bcc-style tarball (--tar)' },
       { name: 'tar', type: 'string', value: 'FILE', describe: 'with -r: write the minimized tree as a reproducible .tar.gz laid out as bcc\'s min_core_btfs.tar.gz' },
-      OPT_JOBS,
+      { ...OPT_JOBS, describe: 'with -r: worker threads, one kernel at a time each (default: the number of cores)' },
       OPT_JSON,
     ],
     example: { command: '$0 min-core --kernel vmlinux-6.1.btf -o 6.1.btf --report ./execsnoop', describe: 'the BTF execsnoop\'s embedded BPF object needs on that kernel, and what it cannot find there' },

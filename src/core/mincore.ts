@@ -62,11 +62,16 @@ function unsupported(src: Btf, id: number): ModbtfError {
   return new ModbtfError('E_CORE', `unsupported kind: ${kindName(src.kind(id)).toLowerCase()} ([${id}] ${src.name(id) || '(anon)'}) in what a relocation touches`, { ...src.where, typeId: id });
 }
 
+function loop(src: Btf, id: number): ModbtfError {
+  return new ModbtfError('E_BTF_INVALID', `type [${id}] is part of a reference loop`, { ...src.where, typeId: id });
+}
+
 /** btfgen_mark_type */
-function markType(marks: Marks, id: number, followPointers: boolean): void {
+function markType(marks: Marks, id: number, followPointers: boolean, depth = 0): void {
   const src = marks.src;
-  for (;;) {
+  for (let steps = 0; ; steps++) {
     if (id === 0) return;
+    if (steps + depth > src.typeCount) throw loop(src, id);
     marks.types[id] = 1;
     const k = src.kind(id);
     switch (k) {
@@ -81,14 +86,14 @@ function markType(marks: Marks, id: number, followPointers: boolean): void {
         continue;
       case Kind.ARRAY: {
         const a = array(src, id);
-        markType(marks, a.type, followPointers);
+        markType(marks, a.type, followPointers, depth + steps + 1);
         id = a.indexType;
         continue;
       }
       case Kind.FUNC_PROTO: {
-        markType(marks, src.sizeOrType(id), followPointers);
+        markType(marks, src.sizeOrType(id), followPointers, depth + steps + 1);
         const n = src.vlen(id);
-        for (let i = 0; i < n; i++) markType(marks, param(src, id, i).type, followPointers);
+        for (let i = 0; i < n; i++) markType(marks, param(src, id, i).type, followPointers, depth + steps + 1);
         return;
       }
       default:
@@ -103,7 +108,10 @@ function markField(marks: Marks, spec: CoreSpec): void {
   let id = spec.rootTypeId;
   markType(marks, id, false);
   for (let i = 1; i < spec.raw.length; i++) {
-    while (isMod(src.kind(id)) || src.kind(id) === Kind.TYPEDEF) id = src.sizeOrType(id);
+    for (let steps = 0; isMod(src.kind(id)) || src.kind(id) === Kind.TYPEDEF; steps++) {
+      if (steps > src.typeCount) throw loop(src, id);
+      id = src.sizeOrType(id);
+    }
     const k = src.kind(id);
     if (k === Kind.STRUCT || k === Kind.UNION) {
       const idx = spec.raw[i]!;
@@ -122,7 +130,7 @@ function markField(marks: Marks, spec: CoreSpec): void {
 function markTypeMatch(marks: Marks, id: number, behindPtr: boolean, depth = 0): void {
   const src = marks.src;
   if (id === 0) return;
-  if (depth > 4096) throw new ModbtfError('E_CORE', `TYPE_MATCHES marking does not terminate at [${id}] ${src.name(id)}`, src.where);
+  if (depth > 4096) throw loop(src, id);
   marks.types[id] = 1;
   const k = src.kind(id);
   switch (k) {

@@ -295,7 +295,8 @@ export function typesMatch(lb: Btf, lid: number, tb: Btf, tid: number, behindPtr
 
 /** bpf_core_fields_are_compat */
 function fieldsAreCompat(lb: Btf, lid: number, tb: Btf, tid: number): number {
-  for (;;) {
+  for (let depth = 0; ; depth++) {
+    if (depth > 1024) throw new CoreError('EINVAL', 'array element types form a loop');
     lid = skipModsAndTypedefs(lb, lid);
     tid = skipModsAndTypedefs(tb, tid);
     const lk = kindOf(lb, lid);
@@ -620,13 +621,6 @@ function calcRelo(relo: CoreRelo, local: CoreSpec, targ: CoreSpec | null, little
 
 const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
-/** FNV-1a over bytes [start, end). */
-function fnv(bytes: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
-  return h >>> 0;
-}
-
 /** Length of the essential part of the NUL-terminated name at bytes[start]. */
 function essentialLenBytes(bytes: Uint8Array, start: number, end: number): number {
   const n = end - start;
@@ -639,98 +633,74 @@ function essentialLenBytes(bytes: Uint8Array, start: number, end: number): numbe
 
 /**
  * Candidate target type ids for a local type: same essential name, compatible
- * kind, in id order (what libbpf's linear scan finds). Built once per target:
- * a hash of each type's essential name over the raw string bytes, chained in
- * typed arrays (no per-type strings).
+ * kind, in id order (what libbpf's linear scan finds). The target's type name
+ * offsets are sorted once (native typed-array sort); a lookup finds the
+ * strings whose essential name matches with a native byte search of the
+ * string section, then their types by binary search.
  */
 export class CandidateIndex {
-  private head: Int32Array | null = null;
-  private next: Int32Array | null = null;
-  private hash: Uint32Array | null = null;
-  private mask = 0;
+  /** name_off * 2^21 + id, sorted; names of 0 left out. */
+  private byName: Float64Array | null = null;
   constructor(readonly target: Btf) {}
 
-  /** Bytes and [start, end) of the name of type `id` (end at the NUL). */
-  private nameAt(id: number): { bytes: Uint8Array; start: number; end: number } | null {
+  private build(): Float64Array {
     const t = this.target;
-    const off = t.nameOff(id);
-    if (off === 0) return null;
-    let b: Btf = t;
-    while (off < b.startStrOff && b.base) b = b.base;
-    const bytes = b.strings;
-    const start = off - b.startStrOff;
-    if (start >= bytes.length) return null;
-    let end = bytes.indexOf(0, start);
-    if (end < 0) end = bytes.length;
-    return end > start ? { bytes, start, end } : null;
-  }
-
-  private build(): void {
-    const t = this.target;
-    const n = t.typeCount;
-    let size = 1024;
-    while (size < n) size <<= 1;
-    const head = new Int32Array(size).fill(-1);
-    const next = new Int32Array(n).fill(-1);
-    const hash = new Uint32Array(n);
-    const mask = size - 1;
-    // descending, so each chain lists ids in ascending order; one BTF (base or split) at a time
+    const keys = new Float64Array(t.typeCount);
+    let n = 0;
     for (let b: Btf | null = t; b; b = b.base) {
       const dv = b.dv;
       const le = b.littleEndian;
       const offs = b.offsets;
       const words = le === HOST_LE && b.types.byteOffset % 4 === 0 ? new Uint32Array(b.types.buffer, b.types.byteOffset, b.types.length >>> 2) : null;
-      for (let i = offs.length - 1; i >= 0; i--) {
+      for (let i = 0; i < offs.length; i++) {
         const off = words ? words[offs[i]! >>> 2]! : dv.getUint32(offs[i]!, le);
-        if (off === 0) continue;
-        let owner: Btf = b;
-        while (off < owner.startStrOff && owner.base) owner = owner.base;
-        const ob = owner.strings;
-        const start = off - owner.startStrOff;
-        let end = start;
-        while (end < ob.length && ob[end] !== 0) end++;
-        if (end === start) continue;
-        // essential length (a `___flavor` suffix cut), then FNV-1a over it
-        let ess = end - start;
-        for (let p = end - 5; p >= start; p--) {
-          if (ob[p] !== 95 && ob[p + 1] === 95 && ob[p + 2] === 95 && ob[p + 3] === 95 && ob[p + 4] !== 95) {
-            ess = p - start + 1;
-            break;
-          }
-        }
-        let h = 0x811c9dc5;
-        for (let q = start; q < start + ess; q++) h = Math.imul(h ^ ob[q]!, 0x01000193);
-        h >>>= 0;
-        const id = b.startId + i;
-        hash[id] = h;
-        next[id] = head[h & mask]!;
-        head[h & mask] = id;
+        if (off !== 0) keys[n++] = off * 2097152 + b.startId + i;
       }
     }
-    this.head = head;
-    this.next = next;
-    this.hash = hash;
-    this.mask = mask;
+    const sorted = keys.subarray(0, n).sort();
+    this.byName = sorted;
+    return sorted;
+  }
+
+  /** Ids of the types whose name is at absolute string offset `off`. */
+  private idsNamed(off: number, out: number[]): void {
+    const k = this.byName!;
+    const lo0 = off * 2097152;
+    let lo = 0;
+    let hi = k.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (k[mid]! < lo0) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < k.length && k[i]! < lo0 + 2097152; i++) out.push(k[i]! - lo0);
   }
 
   /** bpf_core_add_cands over the whole target (ids from 1). */
   find(localBtf: Btf, localId: number): number[] {
-    if (!this.head) this.build();
+    if (!this.byName) this.build();
     const name = localBtf.name(localId);
-    const ess = Buffer.from(name.slice(0, essentialNameLen(name)), 'latin1');
-    const h = fnv(ess, 0, ess.length);
+    const essLen = essentialNameLen(name);
+    if (essLen === 0) return [];
+    const needle = Buffer.from(`\0${name.slice(0, essLen)}`, 'latin1');
     const lk = kindOf(localBtf, localId);
     const t = this.target;
-    const out: number[] = [];
-    for (let id = this.head![h & this.mask]!; id >= 0; id = this.next![id]!) {
-      if (this.hash![id] !== h || !kindCoreCompat(t.kind(id), lk)) continue;
-      const nm = this.nameAt(id)!;
-      if (essentialLenBytes(nm.bytes, nm.start, nm.end) !== ess.length) continue;
-      let same = true;
-      for (let i = 0; i < ess.length && same; i++) same = nm.bytes[nm.start + i] === ess[i];
-      if (same) out.push(id);
+    const ids: number[] = [];
+    for (let b: Btf | null = t; b; b = b.base) {
+      const bytes = b.strings;
+      const hay = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      // a split BTF's first string has no NUL before it
+      const starts: number[] = [];
+      if (b.base && bytes.length >= essLen && hay.compare(needle, 1, needle.length, 0, essLen) === 0) starts.push(0);
+      for (let p = hay.indexOf(needle); p !== -1; p = hay.indexOf(needle, p + 1)) starts.push(p + 1);
+      for (const start of starts) {
+        let end = start + essLen;
+        while (end < bytes.length && bytes[end] !== 0) end++;
+        if (essentialLenBytes(bytes, start, end) === essLen) this.idsNamed(b.startStrOff + start, ids);
+      }
     }
-    return out;
+    ids.sort((x, y) => x - y);
+    return ids.filter((id) => kindCoreCompat(t.kind(id), lk));
   }
 }
 

@@ -121,8 +121,6 @@ async function zstdDecompress(data: Uint8Array, sink: OutputBuffer, limit: numbe
   if (frame.content !== null && frame.content > limit) {
     throw tooLarge(file, limit, `decompressed size (${frame.content} bytes, as the zstd frame header says)`);
   }
-  // The decoder keeps a window of this size besides the output.
-  if (frame.window > limit) throw tooLarge(file, limit, `zstd window (${frame.window} bytes)`);
   const { Decompress } = await import('fzstd');
   try {
     const d = new Decompress((chunk) => sink.push(chunk));
@@ -247,10 +245,46 @@ function sizeHint(data: Uint8Array, kind: Compression): number {
   return 0;
 }
 
-function outputFor(kind: Compression, file: string | undefined, opts: DecompressOptions, hint: number): OutputBuffer {
+function outputFor(kind: Compression, file: string | undefined, opts: DecompressOptions, hint: number, window = 0): OutputBuffer {
   const limit = limitOf(opts);
   const onHead = opts.moduleOnly ? (head: Uint8Array) => checkModuleHead(head, limit, kind, file) : null;
-  return new OutputBuffer(limit, file, onHead, hint);
+  // A small window is part of the ~100 MiB above the limit; a larger one is counted against it.
+  // xz-embedded's dictionary is written as output is; fzstd's window is moved whole for each block.
+  return new OutputBuffer(limit, file, onHead, hint, undefined, window > SMALL_WINDOW ? window : 0, kind === 'xz');
+}
+
+/** Decoder windows up to this size are not counted against the limit. */
+const SMALL_WINDOW = 32 << 20;
+
+/** The LZMA2 dictionary size of an xz stream's first block (what the in-process decoder allocates), or 0. */
+function xzDictionary(b: Uint8Array): number {
+  // Stream header (12 bytes), then the block header: size, flags, [compressed size], [uncompressed size], filters.
+  let at = 12;
+  const end = Math.min(b.length, at + (b[at]! + 1) * 4);
+  const varint = (): number => {
+    let v = 0;
+    for (let i = 0; i < 9 && at < end; i++) {
+      const x = b[at++]!;
+      v += (x & 0x7f) * 2 ** (7 * i);
+      if (!(x & 0x80)) return v;
+    }
+    return -1;
+  };
+  if (end > b.length || b.length < 16) return 0;
+  const flags = b[at + 1]!;
+  at += 2;
+  if (flags & 0x40) varint();
+  if (flags & 0x80) varint();
+  let dict = 0;
+  for (let f = 0; f <= (flags & 3); f++) {
+    const id = varint();
+    const size = varint();
+    if (id < 0 || size < 0 || at + size > end) return 0;
+    const p = b[at]! & 0x3f;
+    if (id === 0x21 && size === 1) dict = p >= 40 ? 0xffffffff : (2 | (p & 1)) * 2 ** (Math.floor(p / 2) + 11);
+    at += size;
+  }
+  return dict;
 }
 
 /**
@@ -265,7 +299,9 @@ export async function decompress(data: Uint8Array, kind: Compression, file?: str
     const sink = outputFor(kind, file, opts, hint);
     if (await decompressWithTool(data, kind, sink)) return sink.finish();
   }
-  const sink = outputFor(kind, file, opts, hint);
+  const window = kind === 'zstd' ? zstdFrame(data)?.window ?? 0 : kind === 'xz' ? xzDictionary(data) : 0;
+  if (kind === 'zstd' && window > SMALL_WINDOW && window > limitOf(opts)) throw tooLarge(file, limitOf(opts), `zstd window (${window} bytes)`);
+  const sink = outputFor(kind, file, opts, hint, window);
   switch (kind) {
     case 'xz':
       await xzDecompress(data, sink, file);

@@ -134,9 +134,14 @@ export class OutputBuffer {
     private readonly onHead: ((head: Uint8Array) => void) | null = null,
     sizeHint = 0,
     /** What passing the limit is called in the error. */
-    private readonly what = 'decompressed size',
+    private what = 'decompressed size',
+    /** Memory the decoder holds besides the output (its window), counted against the limit. */
+    private readonly charge = 0,
+    /** The window fills as output is written (xz's dictionary): counted up to the output's size only. */
+    private readonly chargeGrows = false,
   ) {
-    const max = Math.min(limit, MAX_MAX_INPUT_SIZE);
+    if (charge) this.what = `${what} (with the decoder's ${formatSize(charge)} window)`;
+    const max = Math.max(0, Math.min(chargeGrows ? limit : limit - charge, MAX_MAX_INPUT_SIZE));
     const initial = Math.min(max, Math.max(sizeHint > 0 && sizeHint <= max ? sizeHint : 0, 64 * KiB));
     this.ab = new (ArrayBuffer as unknown as ResizableCtor)(initial, { maxByteLength: Math.max(max, initial) });
     this.view = new Uint8Array(this.ab);
@@ -149,7 +154,7 @@ export class OutputBuffer {
   /** Room for `more` bytes after the current end; the writable view (valid until the next call). */
   reserve(more: number): Uint8Array {
     const need = this.n + more;
-    if (need > this.limit) throw tooLarge(this.file, this.limit, this.what);
+    if (need + (this.chargeGrows ? Math.min(this.charge, need) : this.charge) > this.limit) throw tooLarge(this.file, this.limit, this.what);
     if (need > this.ab.byteLength) {
       // Grows in place: pages are committed as they are written.
       this.ab.resize(Math.min(this.ab.maxByteLength, Math.max(need, this.ab.byteLength * 2)));

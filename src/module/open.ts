@@ -83,6 +83,39 @@ function readStream(fd: number, limit: number, path: string): Uint8Array {
 }
 
 /**
+ * The bytes of a file, bounded as openInput bounds them (a file past the
+ * limit refused unread, devices refused, a FIFO read up to the limit), not
+ * decompressed; errors are E_IO / E_TOO_LARGE naming the file.
+ */
+export function readInputFile(path: string, opts: LimitOptions = {}): Uint8Array {
+  const limit = limitOf(opts);
+  let fd = -1;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    if (st.isFIFO()) return readStream(fd, limit, path);
+    if (!st.isFile()) {
+      const what = KIND_OF_MODE.find(([m]) => (st.mode & 0o170000) === m)?.[1] ?? 'not a regular file';
+      throw new ModbtfError('E_IO', `cannot read: ${what}, not a regular file`, { file: path });
+    }
+    if (st.size > limit) throw tooLarge(path, limit, `file size (${st.size} bytes)`);
+    const bytes = new Uint8Array(st.size);
+    let off = 0;
+    while (off < st.size) {
+      const n = readSync(fd, bytes, off, st.size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return off < st.size ? bytes.subarray(0, off) : bytes;
+  } catch (e) {
+    throw ioError(path, e);
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
+/**
  * Open any input by path, holding at most `maxInputSize` bytes (default
  * 1 GiB) of it: a larger file is refused before it is read, a compressed one
  * is refused as soon as its output passes the limit (or clearly is not a
