@@ -247,6 +247,29 @@ export class Btf {
     return serializeSections(this.types, this.strings, this.littleEndian, this.header.hdrLen, this.layout);
   }
 
+  /**
+   * toBytes() without a copy when this BTF's sections already lie, with a
+   * header equal to the one toBytes() writes, in one buffer (parsed from such
+   * bytes, or built): a view of those bytes. Otherwise toBytes().
+   */
+  bytesView(): Uint8Array {
+    const t = this.types;
+    const s = this.strings;
+    const h = BTF_HEADER_LEN;
+    if (!this.layout && this.header.hdrLen === h && t.buffer === s.buffer && s.byteOffset === t.byteOffset + t.length && t.byteOffset >= h) {
+      const view = new Uint8Array(t.buffer, t.byteOffset - h, h + t.length + s.length);
+      const want = serializeSections(EMPTY, EMPTY, this.littleEndian, h);
+      const dv = new DataView(want.buffer);
+      dv.setUint32(12, t.length, this.littleEndian);
+      dv.setUint32(16, t.length, this.littleEndian);
+      dv.setUint32(20, s.length, this.littleEndian);
+      let same = true;
+      for (let i = 0; i < h && same; i++) same = view[i] === want[i];
+      if (same) return view;
+    }
+    return this.toBytes();
+  }
+
   /** The entries of this BTF's own kind layout section (empty when it has none). */
   layoutEntries(): KindLayoutEntry[] {
     const l = this.layout;
@@ -604,6 +627,8 @@ function indexTypes(types: Uint8Array, le: boolean, startId: number, where: Erro
  * given byte order. A header of 32 bytes or more with no layout has
  * layout_off = layout_len = 0, as libbpf master writes it.
  */
+const EMPTY = new Uint8Array(0);
+
 export function serializeSections(
   types: Uint8Array, strings: Uint8Array, le: boolean, hdrLen = BTF_HEADER_LEN, layout: Uint8Array | null = null,
 ): Uint8Array {

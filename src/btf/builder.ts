@@ -3,7 +3,7 @@
  * first-use order (a string the base already holds is referenced there, as
  * libbpf's btf__add_str does for split BTF).
  */
-import { Btf } from './btf.js';
+import { Btf, serializeSections } from './btf.js';
 import { BTF_HEADER_LEN, FIXED_SIZE, Kind, LAYOUT, makeInfo } from './kinds.js';
 import { StrIndex, hashBytes, strEnd } from './strindex.js';
 
@@ -237,6 +237,11 @@ export class BtfBuilder {
 
   /** A parsed Btf over copies of what was built, with a header of `hdrLen` bytes (24 or 32). */
   build(hdrLen = BTF_HEADER_LEN): Btf {
-    return Btf.fromSections(this.typesBuf.view().slice(), this.strBuf.view().slice(), this.littleEndian, this.base, {}, hdrLen);
+    // One buffer holding header, types and strings: the Btf's sections are views of it, so its
+    // bytesView() is that buffer, not another copy.
+    const types = this.typesBuf.view();
+    const strs = this.strBuf.view();
+    const raw = serializeSections(types, strs, this.littleEndian, hdrLen);
+    return Btf.fromSections(raw.subarray(hdrLen, hdrLen + types.length), raw.subarray(hdrLen + types.length), this.littleEndian, this.base, {}, hdrLen);
   }
 }

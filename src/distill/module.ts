@@ -153,8 +153,8 @@ export function distillModule(elf: ElfFile, base: Btf, opts: DistillModuleOption
   const layout = idsSec && ids ? btfIdsLayout(ids, idsSec.index, elf.symbols(), elf.littleEndian, { file }) : null;
   const extraBase = layout && ids ? slotBaseIds(ids, layout, split, elf.littleEndian, file) : [];
   const r = distill(split, { extraBase });
-  const baseBytes = r.base.toBytes();
-  const splitBytes = r.split.toBytes();
+  const baseBytes = r.base.bytesView();
+  const splitBytes = r.split.bytesView();
 
   const replace = new Map<string, Uint8Array>([[SEC_BTF, splitBytes]]);
   let btfIdsSlots = 0;

@@ -141,8 +141,8 @@ export function reconcileModule(elf: ElfFile, target: Btf, opts: ReconcileOption
   if (opts.strip) {
     for (const n of [SEC_BASE_MINIMAL, SEC_SPLIT_MINIMAL, SEC_BTF_IDS_MINIMAL]) if (present(n)) remove.push(n);
   } else {
-    keep(SEC_BASE_MINIMAL, parts.dist.toBytes());
-    keep(SEC_SPLIT_MINIMAL, parts.split.toBytes());
+    keep(SEC_BASE_MINIMAL, parts.dist.bytesView());
+    keep(SEC_SPLIT_MINIMAL, parts.split.bytesView());
     if (parts.ids) keep(SEC_BTF_IDS_MINIMAL, parts.ids);
   }
   return withElf(editElfPieces(elf, { replace, add, remove }), {
