@@ -12,14 +12,8 @@ import { run } from '../src/cli/main.js';
 import { GLOBAL_OPTIONS, type OptionSpec } from '../src/cli/options.js';
 import { openInput } from '../src/module/index.js';
 import { fixture, repoRoot } from './helpers.js';
+import { modbtf } from './cli-run.js';
 
-interface Ran { code: number; out: string[]; err: string[] }
-async function modbtf(...argv: string[]): Promise<Ran> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
 
 const bin = join(repoRoot, 'bin/modbtf');
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-contract-'));

@@ -9,14 +9,8 @@ import { run } from '../src/cli/main.js';
 import { ElfFile, editElf } from '../src/elf/index.js';
 import { openInput } from '../src/module/index.js';
 import { corpus, fixture, haveCorpus, repoRoot } from './helpers.js';
+import { modbtf } from './cli-run.js';
 
-interface Ran { code: number; out: string[]; err: string[] }
-async function modbtf(...argv: string[]): Promise<Ran> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -11,16 +11,9 @@ import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findKernelBtfs, readKernelBtf } from '../src/archive/btfhub.js';
-import { run } from '../src/cli/main.js';
+import { modbtf } from './cli-run.js';
 import { fixture, repoRoot } from './helpers.js';
 
-interface Ran { code: number; out: string[]; err: string[] }
-async function modbtf(...argv: string[]): Promise<Ran> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-mincore-archive-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -7,20 +7,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../src/cli/main.js';
+import { modbtf } from './cli-run.js';
 import { readBpfObject } from '../src/bpfobj/object.js';
 import { Btf } from '../src/btf/btf.js';
 import { dumpRaw } from '../src/btf/dump.js';
 import { mergeKernel, loadModuleBtf } from '../src/core/modules.js';
 import { corpus, fixture, haveCorpus, repoRoot } from './helpers.js';
 
-interface Ran { code: number; out: string[]; err: string[] }
-async function modbtf(...argv: string[]): Promise<Ran> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
 
 const fx = (...p: string[]): string => fixture('bpfobj', ...p);
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-mincore-cli-'));

@@ -7,6 +7,7 @@ import { ModbtfError } from '../errors.js';
 import { writeFileAtomic } from '../module/index.js';
 import { describeError, jsonFailure, jsonSuccess, type Output } from './common.js';
 import { loadBpfObjects } from './core.js';
+import { Progress } from './progress.js';
 
 export interface MinCoreArchiveOptions {
   files: string[];
@@ -16,22 +17,6 @@ export interface MinCoreArchiveOptions {
   tar?: string;
   jobs: number;
   json: boolean;
-}
-
-class Progress {
-  private readonly tty: boolean;
-  constructor(private readonly total: number, enabled: boolean) {
-    this.tty = enabled && process.stderr.isTTY === true && total > 1;
-  }
-  tick(done: number, name: string): void {
-    if (!this.tty) return;
-    const width = 30;
-    const fill = Math.round((done / this.total) * width);
-    process.stderr.write(`\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${this.total} ${name.slice(-40).padEnd(40)}`);
-  }
-  clear(): void {
-    if (this.tty) process.stderr.write(`\r${' '.repeat(80)}\r`);
-  }
 }
 
 function makeDir(dir: string): void {

@@ -12,6 +12,7 @@ import { ModbtfError } from '../errors.js';
 import { defaultMaxInputSize } from '../module/limits.js';
 import { distillOne, mapOne, reconcileOne, type DistillCliOptions, type MapCliOptions, type ReconcileCliOptions } from './commands.js';
 import { signatureDroppedLine, type Output } from './common.js';
+import { Progress } from './progress.js';
 
 export type TaskKind = 'distill' | 'reconcile' | 'map';
 export type TaskOptions = DistillCliOptions | ReconcileCliOptions | MapCliOptions;
@@ -101,22 +102,6 @@ export function defaultJobs(files: readonly string[] = []): number {
   }
   const idle = Math.max(1, Math.round(cores - loadavg()[0]!));
   return Math.max(1, Math.min(cores, idle, Math.floor(work / BYTES_PER_WORKER)));
-}
-
-class Progress {
-  private readonly tty: boolean;
-  constructor(private readonly total: number, enabled: boolean) {
-    this.tty = enabled && process.stderr.isTTY === true && total > 1;
-  }
-  tick(done: number, name: string): void {
-    if (!this.tty) return;
-    const width = 30;
-    const fill = Math.round((done / this.total) * width);
-    process.stderr.write(`\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${this.total} ${name.slice(-40).padEnd(40)}`);
-  }
-  clear(): void {
-    if (this.tty) process.stderr.write(`\r${' '.repeat(80)}\r`);
-  }
 }
 
 /**
