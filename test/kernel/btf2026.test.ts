@@ -10,7 +10,7 @@
  * MODBTF_TEST_KERNEL7: a 7.x vmlinuz with its modules beside it, as
  * test/kernel/k7.test.ts takes it.
  */
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,25 +20,9 @@ import { run } from '../../src/cli/main.js';
 import { editElf } from '../../src/elf/index.js';
 import { openInput } from '../../src/module/index.js';
 import { corpus, haveCorpus } from '../helpers.js';
-import { bootWithModules, kernelTestSetup, sha256, type BootResult } from './harness.js';
+import { bootWithModules, expectLoaded, findModule, kernelTestSetup, quiet, sha256 } from './harness.js';
 
-const quiet = { out: () => undefined, err: () => undefined };
 
-function findModule(kdir: string, name: string): string | null {
-  const walk = (d: string): string | null => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) {
-        const r = walk(p);
-        if (r) return r;
-      } else if (e === `${name}.ko.xz` || e === `${name}.ko.zst` || e === `${name}.ko`) {
-        return p;
-      }
-    }
-    return null;
-  };
-  return existsSync(join(kdir, 'kernel')) ? walk(join(kdir, 'kernel')) : null;
-}
 
 interface Target {
   label: string;
@@ -87,12 +71,6 @@ function layoutSection(le: boolean): Uint8Array {
   return out;
 }
 
-function verdict(boot: BootResult, name: string): NonNullable<ReturnType<BootResult['modules']['get']>> {
-  const v = boot.modules.get(name);
-  expect(v, `${name} was not tried; serial log tail:\n${boot.serialLog.slice(-2000)}`).toBeDefined();
-  expect(v!.insmodRc, `${name}: ${v!.insmodOutput.join(' | ')} ${v!.klog.join(' | ')}`).toBe(0);
-  return v!;
-}
 
 for (const t of targets()) {
   if (t.skip) console.log(`2026-format kernel tests on ${t.label} skipped: ${t.skip}`);
@@ -127,7 +105,7 @@ for (const t of targets()) {
       const boot = await bootWithModules(t.kernel!, [p('h32.native.ko')]);
       expect(boot.done, boot.serialLog.slice(-3000)).toBe(true);
       const written = (await btfOf(p('h32.reconciled.ko'))).toBytes();
-      expect(verdict(boot, 'tcp_bbr').btf).toEqual({ size: written.length, sha256: sha256(written) });
+      expect(expectLoaded(boot, 'tcp_bbr').btf).toEqual({ size: written.length, sha256: sha256(written) });
     });
 
     it('reconciled (32-byte header): accepted and exposed as written', async () => {
@@ -135,7 +113,7 @@ for (const t of targets()) {
       const boot = await bootWithModules(t.kernel!, [p('h32.reconciled.ko')]);
       expect(boot.done, boot.serialLog.slice(-3000)).toBe(true);
       const written = (await btfOf(p('h32.reconciled.ko'))).toBytes();
-      expect(verdict(boot, 'tcp_bbr').btf).toEqual({ size: written.length, sha256: sha256(written) });
+      expect(expectLoaded(boot, 'tcp_bbr').btf).toEqual({ size: written.length, sha256: sha256(written) });
     });
 
     it(t.knowsLayout
@@ -147,7 +125,7 @@ for (const t of targets()) {
       for (const f of t.knowsLayout ? ['lay.native.ko', 'lay.reconciled.ko'] : ['lay.reconciled.ko']) {
         const boot = await bootWithModules(t.kernel!, [p(f)]);
         expect(boot.done, boot.serialLog.slice(-3000)).toBe(true);
-        const v = verdict(boot, 'tcp_bbr');
+        const v = expectLoaded(boot, 'tcp_bbr');
         if (t.knowsLayout) {
           expect(v.btf, f).toEqual({ size: written.length, sha256: sha256(written) });
         } else {

@@ -5,12 +5,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseModinfo } from '../../src/btf/modinfo.js';
 import { ElfFile } from '../../src/elf/index.js';
-import { decompress, detectCompression, splitSignature } from '../../src/module/index.js';
+import { expect } from 'vitest';
+import { decompress, detectCompression, openInput, splitSignature } from '../../src/module/index.js';
 
 export interface ModuleVerdict {
   name: string;
@@ -168,4 +169,38 @@ function parse(log: string): Omit<BootResult, 'serialLog' | 'seconds'> {
 
 export function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
+}
+
+/** An Output that prints nothing, for CLI runs inside the kernel tests. */
+export const quiet = { out: (): void => undefined, err: (): void => undefined };
+
+/** The `.BTF` section of a module file, as its bytes. */
+export async function btfSection(path: string): Promise<Buffer> {
+  const elf = (await openInput(path)).elf!;
+  return Buffer.from(elf.data(elf.section('.BTF')!));
+}
+
+/** insmod of `name` was tried and succeeded (the serial log and kernel lines say why not); its verdict. */
+export function expectLoaded(boot: BootResult, name: string): ModuleVerdict {
+  const v = boot.modules.get(name);
+  expect(v, `${name} was not tried; serial log tail:\n${boot.serialLog.slice(-2000)}`).toBeDefined();
+  expect(v!.insmodRc, `${name}: ${v!.insmodOutput.join(' | ')} ${v!.klog.join(' | ')}`).toBe(0);
+  return v!;
+}
+
+/** The module `name` (.ko, .ko.xz or .ko.zst) under an unpacked kernel's `kdir/kernel`, or null. */
+export function findModule(kdir: string, name: string): string | null {
+  const walk = (d: string): string | null => {
+    for (const e of readdirSync(d)) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) {
+        const r = walk(p);
+        if (r) return r;
+      } else if (e === `${name}.ko.xz` || e === `${name}.ko.zst` || e === `${name}.ko`) {
+        return p;
+      }
+    }
+    return null;
+  };
+  return existsSync(join(kdir, 'kernel')) ? walk(join(kdir, 'kernel')) : null;
 }

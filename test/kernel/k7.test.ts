@@ -8,13 +8,13 @@
  * pair (`scripts/kernel/fetch-debian-kernel.sh --arch amd64 --version 7.3.4
  * --modules DIR`); the modules are read from the directory it sits in.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/main.js';
 import { openInput } from '../../src/module/index.js';
-import { bootWithModules, kernelTestSetup, sha256, type BootResult } from './harness.js';
+import { bootWithModules, btfSection, expectLoaded, findModule as findKernelModule, kernelTestSetup, quiet, sha256 } from './harness.js';
 
 const setup = kernelTestSetup('MODBTF_TEST_KERNEL7');
 const kdir = setup.kernel ? dirname(setup.kernel) : '';
@@ -35,36 +35,14 @@ const RELOCATED: Record<string, { size: number; sha256: string }> = {
 };
 const MODS = Object.keys(RELOCATED);
 const DEPS = ['xfrm_algo'];
-const quiet = { out: () => undefined, err: () => undefined };
 
 function findModule(name: string): string {
-  const walk = (d: string): string | null => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) {
-        const r = walk(p);
-        if (r) return r;
-      } else if (e === `${name}.ko.xz` || e === `${name}.ko.zst` || e === `${name}.ko`) {
-        return p;
-      }
-    }
-    return null;
-  };
-  const f = walk(join(kdir, 'kernel'));
+  const f = findKernelModule(kdir, name);
   if (!f) throw new Error(`${name} not found under ${kdir}/kernel`);
   return f;
 }
 
-async function btfSection(path: string): Promise<Buffer> {
-  const elf = (await openInput(path)).elf!;
-  return Buffer.from(elf.data(elf.section('.BTF')!));
-}
 
-function expectLoaded(boot: BootResult, name: string): void {
-  const v = boot.modules.get(name);
-  expect(v, `${name} was not tried; serial log tail:\n${boot.serialLog.slice(-2000)}`).toBeDefined();
-  expect(v!.insmodRc, `${name}: ${v!.insmodOutput.join(' | ')} ${v!.klog.join(' | ')}`).toBe(0);
-}
 
 describe.skipIf(!!skip)('a 7.x kernel accepts modbtf output', () => {
   const dir = mkdtempSync(join(tmpdir(), 'modbtf-k7-'));

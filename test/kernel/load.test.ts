@@ -11,7 +11,7 @@ import { run } from '../../src/cli/main.js';
 import { editElf } from '../../src/elf/index.js';
 import { openInput } from '../../src/module/index.js';
 import { corpus, haveCorpus } from '../helpers.js';
-import { bootWithModules, kernelTestSetup, sha256, type BootResult } from './harness.js';
+import { bootWithModules, btfSection, expectLoaded, kernelTestSetup, quiet, sha256 } from './harness.js';
 
 const setup = kernelTestSetup();
 const skip = setup.skip ?? (haveCorpus ? undefined : 'the corpus (../shared/corpus) is not there');
@@ -20,18 +20,8 @@ if (skip) console.log(`kernel load tests skipped: ${skip}`);
 const DEPS = ['xfrm_algo', 'nf_defrag_ipv6', 'libcrc32c', 'nf_defrag_ipv4'].map((d) => corpus('k612cloud/deps', `${d}.ko.xz`));
 const MODS = ['tcp_bbr', 'af_key', 'overlay', 'nf_conntrack'];
 const stock = (m: string): string => corpus('k612cloud/modules', `${m}.ko.xz`);
-const quiet = { out: () => undefined, err: () => undefined };
 
-async function btfSection(path: string): Promise<Buffer> {
-  const elf = (await openInput(path)).elf!;
-  return Buffer.from(elf.data(elf.section('.BTF')!));
-}
 
-function expectLoaded(boot: BootResult, name: string): void {
-  const v = boot.modules.get(name);
-  expect(v, `${name} was not tried; serial log tail:\n${boot.serialLog.slice(-2000)}`).toBeDefined();
-  expect(v!.insmodRc, `${name}: ${v!.insmodOutput.join(' | ')} ${v!.klog.join(' | ')}`).toBe(0);
-}
 
 describe.skipIf(!!skip)('kernel accepts modbtf output', () => {
   const dir = mkdtempSync(join(tmpdir(), 'modbtf-kernel-'));
