@@ -27,9 +27,9 @@ import {
   writeStdout, type Output, type OutputOptions, type SignOptions, type WriteResult,
 } from './common.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAIL = 1;
-export const EXIT_USAGE = 2;
+import { EXIT_FAIL, EXIT_OK } from './io.js';
+
+export { EXIT_FAIL, EXIT_OK, EXIT_USAGE } from './io.js';
 
 // ---------------------------------------------------------------- dump
 
