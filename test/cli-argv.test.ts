@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parsePlain } from '../src/cli/argv.js';
-import { COMMANDS } from '../src/cli/main.js';
+import { COMMANDS, run } from '../src/cli/main.js';
 import { GLOBAL_OPTIONS, flag, type OptionSpec } from '../src/cli/options.js';
 import { parseWithYargs } from '../src/cli/usage.js';
 
@@ -58,6 +58,15 @@ describe('plain parser', () => {
       const plain = viaPlain(argv);
       expect(plain, argv.join(' ')).toBeDefined();
       expect(plain, argv.join(' ')).toEqual(viaYargs(argv));
+    }
+  });
+
+  it('prints --version alone as yargs does', async () => {
+    for (const v of ['--version', '-V']) {
+      const out: string[] = [];
+      expect(await run([v], { out: (l) => out.push(l), err: (l) => out.push(`err: ${l}`) })).toBe(0);
+      expect(out).toEqual([parseWithYargs(COMMANDS, [v], '').text]);
+      expect(out[0]).toMatch(/^\d+\.\d+\.\d+/);
     }
   });
 

@@ -17,6 +17,7 @@ import {
   GLOBAL_OPTIONS, OPT_JOBS, OPT_JSON, OPT_RECURSIVE, OUTPUT_OPTIONS, SECTION_CHOICES, kernelOption,
   validateOptions, type OptionSpec, type OptionValue,
 } from './options.js';
+import { modbtfVersion } from './version.js';
 
 const DEFAULT_KERNEL = '/sys/kernel/btf/vmlinux';
 
@@ -262,6 +263,11 @@ export const COMMANDS: readonly CommandSpec[] = [
 
 /** Run modbtf with `argv` (without node and script); resolves to the exit code. */
 export async function run(argv: string[], io: Output = stdio): Promise<number> {
+  // `modbtf --version` alone, as yargs prints it (the version probe of scripts and packagers).
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    io.out(modbtfVersion());
+    return 0;
+  }
   let chosen = parsePlain(COMMANDS, GLOBAL_OPTIONS, argv);
   if (!chosen) {
     const { parseWithYargs } = await import('./usage.js');
