@@ -113,9 +113,11 @@ function noteOwnChange(dir: string): void {
  */
 export function removeStaleTemps(path: string): string[] {
   const dir = dirname(path);
-  const re = new RegExp(`^\\.${escapeRe(basename(path))}\\.modbtf-(\\d+)-[0-9a-f]+\\.tmp$`);
   const removed: string[] = [];
   const names = tempNamesIn(dir);
+  // Usually none: then no pattern is compiled (one per target name, a cost in a batch).
+  if (names.length === 0) return removed;
+  const re = new RegExp(`^\\.${escapeRe(basename(path))}\\.modbtf-(\\d+)-[0-9a-f]+\\.tmp$`);
   for (const name of names) {
     const m = re.exec(name);
     if (!m) continue;
