@@ -291,12 +291,16 @@ function funcMatches(src: Btf, base: Btf, id: number, t: number, mapped: Int32Ar
   return p > 0 && (p === q || identical(base, p, q));
 }
 
-/** Struct/union names defined by types `from`..`to` of `src` (forward declarations of those stay). */
-function definedNames(src: Btf, from: number, to: number): Set<string> {
-  const names = new Set<string>();
+/** Struct/union ids among types `from`..`to` of `src`, by name. */
+function definedNames(src: Btf, from: number, to: number): Map<string, number[]> {
+  const names = new Map<string, number[]>();
   for (let id = from; id < to; id++) {
     const k = src.kind(id);
-    if ((k === Kind.STRUCT || k === Kind.UNION) && src.nameOff(id) !== 0) names.add(src.name(id));
+    if ((k !== Kind.STRUCT && k !== Kind.UNION) || src.nameOff(id) === 0) continue;
+    const n = src.name(id);
+    const l = names.get(n);
+    if (l) l.push(id);
+    else names.set(n, [id]);
   }
   return names;
 }
@@ -310,22 +314,26 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number, fold: Fold, cou
   // Types below `from` are the base's own (dedup after reconcile): they map to themselves.
   for (let id = 1; id < from; id++) mapped[id] = id;
   const ref = (id: number): number => (id === 0 ? 0 : mapped[id]! > 0 ? mapped[id]! : UNMAPPED);
-  let defined: Set<string> | null = null;
+  let defined: Map<string, number[]> | null = null;
   let funcsFolded = 0;
   let funcsKept = 0;
   /**
    * A forward declaration no kernel forward declaration stands for: the one
-   * kernel struct/union of that name (none of either kind else), if its kind
-   * agrees and the module defines no struct/union of that name (with one, the
-   * name is not unique once the module's own types count); an enum declared
-   * without values: the one kernel enum of that name and size.
+   * struct/union of that name (of either kind) among the kernel's and the
+   * module's own that stay in the module, if it is the kernel's and its kind
+   * agrees; an enum declared without values: the one kernel enum of that name
+   * and size.
    */
-  const resolveFwd = (id: number, kind: number): number => {
+  function resolveFwd(id: number, kind: number): number {
     if (src.nameOff(id) === 0) return 0;
     const name = src.name(id);
     if (kind === Kind.FWD) {
       defined ??= definedNames(src, from, to);
-      if (defined.has(name)) return 0;
+      for (const own of defined.get(name) ?? []) {
+        // Structs are decided before forward declarations are resolved, as deduplication orders it.
+        decide(own);
+        if (mapped[own]! <= 0) return 0;
+      }
       const hits = namedInBase(base, name).filter((t) => base.kind(t) === Kind.STRUCT || base.kind(t) === Kind.UNION);
       if (hits.length !== 1) return 0;
       return base.kind(hits[0]!) === (src.kflag(id) ? Kind.UNION : Kind.STRUCT) ? hits[0]! : 0;
@@ -335,10 +343,10 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number, fold: Fold, cou
       return (k === Kind.ENUM || k === Kind.ENUM64) && base.sizeOrType(t) === src.sizeOrType(id);
     });
     return hits.length === 1 ? hits[0]! : 0;
-  };
+  }
   const state = new Uint8Array(n);
   const stack: number[] = [];
-  const decide = (id: number): void => {
+  function decide(id: number): void {
     if (mapped[id] !== 0) return;
     const kind = src.kind(id);
     if (ownKind(kind, fold)) {
@@ -358,11 +366,11 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number, fold: Fold, cou
     if (mapped[id] === 0 && (kind === Kind.FWD || ((kind === Kind.ENUM || kind === Kind.ENUM64) && src.vlen(id) === 0))) {
       // Resolved before any reference to it is decided, so those are the kernel's references.
       const t = resolveFwd(id, kind);
-      if (t) mapped[id] = t;
+      if (t && mapped[id] === 0) mapped[id] = t;
     }
     if (mapped[id] === 0) mapped[id] = UNMAPPED;
     else if (kind === Kind.FUNC) funcsFolded++;
-  };
+  }
   // Post-order over reference edges, so a reference type's targets are decided first.
   for (let root = from; root < to; root++) {
     if (state[root]) continue;
