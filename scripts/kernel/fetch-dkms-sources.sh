@@ -6,8 +6,8 @@
 set -eu
 dest=${1:?usage: fetch-dkms-sources.sh DEST [PACKAGE...]}
 shift
-[ $# -gt 0 ] || set -- acpi-call-dkms apfs-dkms bbswitch-dkms dm-writeboost-dkms gost-crypto-dkms \
-	lime-forensics-dkms nat-rtsp-dkms vpoll-dkms
+[ $# -gt 0 ] || set -- acpi-call-dkms adv-17v35x-dkms apfs-dkms bbswitch-dkms dm-writeboost-dkms \
+	gost-crypto-dkms lime-forensics-dkms nat-rtsp-dkms rapiddisk-dkms tp-smapi-dkms vpoll-dkms
 mkdir -p "$dest"
 cd "$dest"
 need=

@@ -53,18 +53,25 @@ function paholeFlags(): string[] {
   return r.stdout.trim().split(/\s+/).filter((f) => f !== '' && f !== '-j');
 }
 
-/** The modules a dkms.conf says the package builds (BUILT_MODULE_NAME[...]). */
-function builtModules(conf: string): string[] {
+/**
+ * What a dkms.conf says: the modules the package builds (BUILT_MODULE_NAME[...])
+ * and the make variables its MAKE line sets (HDAPS=1, DKMS_BUILD=1, ...) besides
+ * the kernel tree and M=, which are given here.
+ */
+function dkmsConf(conf: string): { modules: string[]; makeVars: string[] } {
   const vars = new Map<string, string>();
-  const mods: string[] = [];
+  const modules: string[] = [];
+  let make = '';
   for (const line of conf.split('\n')) {
     const m = /^\s*([A-Z_]+)(\[\d+\])?\s*=\s*"?([^"]*)"?\s*$/.exec(line);
     if (!m) continue;
     const value = m[3]!.replace(/\$\{?([A-Z_]+)\}?/g, (_, v: string) => vars.get(v) ?? '');
     vars.set(m[1]!, value);
-    if (m[1] === 'BUILT_MODULE_NAME') mods.push(value);
+    if (m[1] === 'BUILT_MODULE_NAME') modules.push(value);
+    if (m[1] === 'MAKE' && !make) make = m[3]!;
   }
-  return mods.sort();
+  const makeVars = make.split(/\s+/).filter((t) => /^[A-Z][A-Z0-9_]*=[^$]+$/.test(t) && !t.startsWith('M='));
+  return { modules: modules.sort(), makeVars };
 }
 
 interface Outcome { module: string; pahole: number; map: number; same: boolean }
@@ -93,11 +100,11 @@ describe.skipIf(!!skip)('Debian DKMS modules on 6.1: pahole -J + map == pahole -
     // DKMS builds in a copy of the source, from that directory (some Makefiles use $(PWD)).
     const build = join(dir, srcs[0]!);
     cpSync(join(root, 'usr/src', srcs[0]!), build, { recursive: true });
-    const want = builtModules(readFileSync(join(build, 'dkms.conf'), 'utf8'));
-    const log = sh('make', [`-j${availableParallelism()}`, '-C', headers, `M=${build}`, 'modules'], build);
+    const conf = dkmsConf(readFileSync(join(build, 'dkms.conf'), 'utf8'));
+    const log = sh('make', [`-j${availableParallelism()}`, '-C', headers, `M=${build}`, ...conf.makeVars, 'modules'], build);
     expect(log).toMatch(/Skipping BTF generation .* due to unavailability of vmlinux/);
     const kos = readdirSync(build, { recursive: true }).map(String).filter((f) => f.endsWith('.ko')).sort();
-    expect(kos.map((f) => basename(f, '.ko')).sort()).toEqual(want);
+    expect(kos.map((f) => basename(f, '.ko')).sort()).toEqual(conf.modules);
     for (const ko of kos) {
       const name = basename(ko, '.ko');
       const work = join(dir, 'out', name);
