@@ -88,6 +88,8 @@ function kernel(): Btf {
   k.variable('shared', 1); // 21
   k.func('foo_op_global', 11, 1); // 22
   k.declTag('tagged', 2, 1); // 23: on foo.b
+  k.proto(3, []); // 24: struct foo *(void)
+  k.struct('holder', 8, [['p', 3, 0]]); // 25
   return k.build();
 }
 
@@ -111,13 +113,16 @@ describe('map: references to a forward declaration are the kernel\'s references'
     protoPtr: m.proto(1, [['p', 3]]), // 11
     protoVal: m.proto(1, [['x', 2]]), // 12
     arr: m.array(2, 1, 2), // 13
+    protoRet: m.proto(3, []), // 14
+    holder: m.struct('holder', 8, [['p', 3, 0]]), // 15
   };
   const mod = m.build();
   const want: Record<keyof typeof refs, number> = {
     ptr: 3, konst: 4, vol: 5, typedef: 6, tag: 7, tagPtr: 8, arrPtr: 9, restrict: 10, protoPtr: 11, protoVal: 14, arr: 15,
+    protoRet: 24, holder: 25,
   };
 
-  it('PTR, CONST, VOLATILE, TYPEDEF, TYPE_TAG, ARRAY, RESTRICT, FUNC_PROTO reaching FWD foo map onto the kernel\'s', () => {
+  it('PTR, CONST, VOLATILE, TYPEDEF, TYPE_TAG, ARRAY, RESTRICT, FUNC_PROTO (parameter, return) and a member reaching FWD foo map onto the kernel\'s', () => {
     const r = mapOntoBase(mod, base);
     expect(r.idMap[2]).toBe(2);
     for (const [k, id] of Object.entries(refs)) expect([k, r.idMap[id]]).toEqual([k, want[k as keyof typeof refs]]);
@@ -142,8 +147,8 @@ describe('map: references to a forward declaration are the kernel\'s references'
     n.fwd('onlyu', true); // 11: union onlyu
     n.ref(Kind.PTR, 11); // 12
     const r = mapOntoBase(n.build(), base);
-    expect(Array.from(r.idMap.subarray(1))).toEqual([1, 24, 25, 26, 27, 28, 29, 30, 31, 32, 19, 20]);
-    expect(dump(r.split, [24, 26, 28, 30, 32])).toEqual(["FWD 'dup'", "FWD 'onlyu'", "FWD 'nokernel'", "FWD 'foo'", "STRUCT 'foo'"]);
+    expect(Array.from(r.idMap.subarray(1))).toEqual([1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 19, 20]);
+    expect(dump(r.split, [26, 28, 30, 32, 34])).toEqual(["FWD 'dup'", "FWD 'onlyu'", "FWD 'nokernel'", "FWD 'foo'", "STRUCT 'foo'"]);
   });
 });
 
@@ -166,18 +171,18 @@ describe('map: functions and tags fold as deduplication folds them', () => {
 
   it('by default: the FUNC with the kernel\'s name, linkage and prototype and its tag are the kernel\'s', () => {
     const r = mapOntoBase(mod, base);
-    expect(Array.from(r.idMap.subarray(1))).toEqual([1, 2, 3, 11, 12, 13, 24, 25, 26, 27, 2, 23]);
-    expect(dump(r.split, [24, 25, 26, 27])).toEqual(["FUNC 'foo_op_global'", "FUNC_PROTO ''", "FUNC 'foo_op'", "VAR 'shared'"]);
+    expect(Array.from(r.idMap.subarray(1))).toEqual([1, 2, 3, 11, 12, 13, 26, 27, 28, 29, 2, 23]);
+    expect(dump(r.split, [26, 27, 28, 29])).toEqual(["FUNC 'foo_op_global'", "FUNC_PROTO ''", "FUNC 'foo_op'", "VAR 'shared'"]);
     expect(r.funcsFolded).toBe(1);
     expect(r.funcsKept).toBe(0);
   });
 
   it('keepModuleFuncs keeps every FUNC (and the tags on them) and counts the one the kernel has', () => {
     const r = mapOntoBase(mod, base, { keepModuleFuncs: true });
-    expect(Array.from(r.idMap.subarray(1))).toEqual([1, 2, 3, 11, 24, 25, 26, 27, 28, 29, 2, 23]);
-    expect(dump(r.split, [24, 25, 26, 27, 28, 29])).toEqual(["FUNC 'foo_op'", "DECL_TAG 'tagged'", "FUNC 'foo_op_global'", "FUNC_PROTO ''", "FUNC 'foo_op'", "VAR 'shared'"]);
-    expect(r.split.sizeOrType(24)).toBe(11);
-    expect(r.split.sizeOrType(25)).toBe(24);
+    expect(Array.from(r.idMap.subarray(1))).toEqual([1, 2, 3, 11, 26, 27, 28, 29, 30, 31, 2, 23]);
+    expect(dump(r.split, [26, 27, 28, 29, 30, 31])).toEqual(["FUNC 'foo_op'", "DECL_TAG 'tagged'", "FUNC 'foo_op_global'", "FUNC_PROTO ''", "FUNC 'foo_op'", "VAR 'shared'"]);
+    expect(r.split.sizeOrType(26)).toBe(11);
+    expect(r.split.sizeOrType(27)).toBe(26);
     expect(r.funcsFolded).toBe(0);
     expect(r.funcsKept).toBe(1);
   });
