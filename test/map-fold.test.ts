@@ -32,6 +32,11 @@ class Types {
   ref(kind: Kind, to: number, name = ''): number {
     return this.b.addSimple(kind, name, false, to);
   }
+  enumeration(name: string, size: number, values: [string, number][]): number {
+    const id = this.b.addSimple(Kind.ENUM, name, false, size);
+    this.b.appendRaw(values.flatMap(([n, v]) => [this.b.addString(n), v]));
+    return this.vlen(id, Kind.ENUM, values.length);
+  }
   fwd(name: string, union = false): number {
     return this.b.addSimple(Kind.FWD, name, union, 0);
   }
@@ -90,6 +95,8 @@ function kernel(): Btf {
   k.declTag('tagged', 2, 1); // 23: on foo.b
   k.proto(3, []); // 24: struct foo *(void)
   k.struct('holder', 8, [['p', 3, 0]]); // 25
+  k.enumeration('color', 4, [['RED', 0], ['GREEN', 1]]); // 26
+  k.ref(Kind.PTR, 26); // 27
   return k.build();
 }
 
@@ -115,14 +122,16 @@ describe('map: references to a forward declaration are the kernel\'s references'
     arr: m.array(2, 1, 2), // 13
     protoRet: m.proto(3, []), // 14
     holder: m.struct('holder', 8, [['p', 3, 0]]), // 15
+    colorFwd: m.enumeration('color', 0, []), // 16: enum declared without values (no size)
+    colorPtr: m.ref(Kind.PTR, 16), // 17
   };
   const mod = m.build();
   const want: Record<keyof typeof refs, number> = {
     ptr: 3, konst: 4, vol: 5, typedef: 6, tag: 7, tagPtr: 8, arrPtr: 9, restrict: 10, protoPtr: 11, protoVal: 14, arr: 15,
-    protoRet: 24, holder: 25,
+    protoRet: 24, holder: 25, colorFwd: 26, colorPtr: 27,
   };
 
-  it('PTR, CONST, VOLATILE, TYPEDEF, TYPE_TAG, ARRAY, RESTRICT, FUNC_PROTO (parameter, return) and a member reaching FWD foo map onto the kernel\'s', () => {
+  it('PTR, CONST, VOLATILE, TYPEDEF, TYPE_TAG, ARRAY, RESTRICT, FUNC_PROTO (parameter, return) and a member reaching FWD foo, and a pointer to an enum declared without values, map onto the kernel\'s', () => {
     const r = mapOntoBase(mod, base);
     expect(r.idMap[2]).toBe(2);
     for (const [k, id] of Object.entries(refs)) expect([k, r.idMap[id]]).toEqual([k, want[k as keyof typeof refs]]);
@@ -147,8 +156,8 @@ describe('map: references to a forward declaration are the kernel\'s references'
     n.fwd('onlyu', true); // 11: union onlyu
     n.ref(Kind.PTR, 11); // 12
     const r = mapOntoBase(n.build(), base);
-    expect(Array.from(r.idMap.subarray(1))).toEqual([1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 19, 20]);
-    expect(dump(r.split, [26, 28, 30, 32, 34])).toEqual(["FWD 'dup'", "FWD 'onlyu'", "FWD 'nokernel'", "FWD 'foo'", "STRUCT 'foo'"]);
+    expect(Array.from(r.idMap.subarray(1))).toEqual([1, 28, 29, 30, 31, 32, 33, 34, 35, 36, 19, 20]);
+    expect(dump(r.split, [28, 30, 32, 34, 36])).toEqual(["FWD 'dup'", "FWD 'onlyu'", "FWD 'nokernel'", "FWD 'foo'", "STRUCT 'foo'"]);
   });
 });
 
@@ -171,18 +180,18 @@ describe('map: functions and tags fold as deduplication folds them', () => {
 
   it('by default: the FUNC with the kernel\'s name, linkage and prototype and its tag are the kernel\'s', () => {
     const r = mapOntoBase(mod, base);
-    expect(Array.from(r.idMap.subarray(1))).toEqual([1, 2, 3, 11, 12, 13, 26, 27, 28, 29, 2, 23]);
-    expect(dump(r.split, [26, 27, 28, 29])).toEqual(["FUNC 'foo_op_global'", "FUNC_PROTO ''", "FUNC 'foo_op'", "VAR 'shared'"]);
+    expect(Array.from(r.idMap.subarray(1))).toEqual([1, 2, 3, 11, 12, 13, 28, 29, 30, 31, 2, 23]);
+    expect(dump(r.split, [28, 29, 30, 31])).toEqual(["FUNC 'foo_op_global'", "FUNC_PROTO ''", "FUNC 'foo_op'", "VAR 'shared'"]);
     expect(r.funcsFolded).toBe(1);
     expect(r.funcsKept).toBe(0);
   });
 
   it('keepModuleFuncs keeps every FUNC (and the tags on them) and counts the one the kernel has', () => {
     const r = mapOntoBase(mod, base, { keepModuleFuncs: true });
-    expect(Array.from(r.idMap.subarray(1))).toEqual([1, 2, 3, 11, 26, 27, 28, 29, 30, 31, 2, 23]);
-    expect(dump(r.split, [26, 27, 28, 29, 30, 31])).toEqual(["FUNC 'foo_op'", "DECL_TAG 'tagged'", "FUNC 'foo_op_global'", "FUNC_PROTO ''", "FUNC 'foo_op'", "VAR 'shared'"]);
-    expect(r.split.sizeOrType(26)).toBe(11);
-    expect(r.split.sizeOrType(27)).toBe(26);
+    expect(Array.from(r.idMap.subarray(1))).toEqual([1, 2, 3, 11, 28, 29, 30, 31, 32, 33, 2, 23]);
+    expect(dump(r.split, [28, 29, 30, 31, 32, 33])).toEqual(["FUNC 'foo_op'", "DECL_TAG 'tagged'", "FUNC 'foo_op_global'", "FUNC_PROTO ''", "FUNC 'foo_op'", "VAR 'shared'"]);
+    expect(r.split.sizeOrType(28)).toBe(11);
+    expect(r.split.sizeOrType(29)).toBe(28);
     expect(r.funcsFolded).toBe(0);
     expect(r.funcsKept).toBe(1);
   });

@@ -190,10 +190,10 @@ function equivalent(src: Btf, dst: Btf, s: number, t: number, mapped: Int32Array
       hypot.set(a, b);
       continue;
     }
-    if ((ak === Kind.ENUM || ak === Kind.ENUM64) && src.vlen(a) === 0 && (bk === Kind.ENUM || bk === Kind.ENUM64)) {
-      // A forward-declared enum (no values) is the enum of that name and size.
-      if (src.sizeOrType(a) !== dst.sizeOrType(b)) return false;
-      hypot.set(a, b);
+    if ((ak === Kind.ENUM || ak === Kind.ENUM64) && (bk === Kind.ENUM || bk === Kind.ENUM64) && (src.vlen(a) === 0 || dst.vlen(b) === 0)) {
+      // An enum declared without values is any enum or enum64 of that name, whatever its size. A
+      // module's forward declaration becomes the kernel's enum; a module's full enum stays its own.
+      if (src.vlen(a) === 0) hypot.set(a, b);
       continue;
     }
     if (ak !== bk || src.info(a) !== dst.info(b)) return false;
@@ -321,8 +321,8 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number, fold: Fold, cou
    * A forward declaration no kernel forward declaration stands for: the one
    * struct/union of that name (of either kind) among the kernel's and the
    * module's own that stay in the module, if it is the kernel's and its kind
-   * agrees; an enum declared without values: the one kernel enum of that name
-   * and size.
+   * agrees; an enum declared without values: the last kernel enum or enum64 of
+   * that name, of any size (the first deduplication finds among its candidates).
    */
   function resolveFwd(id: number, kind: number): number {
     if (src.nameOff(id) === 0) return 0;
@@ -338,11 +338,8 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number, fold: Fold, cou
       if (hits.length !== 1) return 0;
       return base.kind(hits[0]!) === (src.kflag(id) ? Kind.UNION : Kind.STRUCT) ? hits[0]! : 0;
     }
-    const hits = namedInBase(base, name).filter((t) => {
-      const k = base.kind(t);
-      return (k === Kind.ENUM || k === Kind.ENUM64) && base.sizeOrType(t) === src.sizeOrType(id);
-    });
-    return hits.length === 1 ? hits[0]! : 0;
+    const hits = namedInBase(base, name).filter((t) => base.kind(t) === Kind.ENUM || base.kind(t) === Kind.ENUM64);
+    return hits.length > 0 ? hits[hits.length - 1]! : 0;
   }
   const state = new Uint8Array(n);
   const stack: number[] = [];
@@ -357,13 +354,14 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number, fold: Fold, cou
       }
       return;
     }
-    const h = shapeHash(src, id, ref);
+    const enumFwd = (kind === Kind.ENUM || kind === Kind.ENUM64) && src.vlen(id) === 0;
+    const h = enumFwd ? null : shapeHash(src, id, ref);
     if (h !== null) {
       for (const t of index.byShape.get(h) ?? []) {
         if (equivalent(src, base, id, t, mapped, owners, fold)) break;
       }
     }
-    if (mapped[id] === 0 && (kind === Kind.FWD || ((kind === Kind.ENUM || kind === Kind.ENUM64) && src.vlen(id) === 0))) {
+    if (mapped[id] === 0 && (kind === Kind.FWD || enumFwd)) {
       // Resolved before any reference to it is decided, so those are the kernel's references.
       const t = resolveFwd(id, kind);
       if (t && mapped[id] === 0) mapped[id] = t;
