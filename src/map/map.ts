@@ -5,7 +5,10 @@
  * pointers) handled by a hypothetical mapping that is confirmed as a whole or
  * dropped. Candidates come from hashes of each type's own shape (for
  * reference types, of the mapped ids they refer to), so a module maps in one
- * pass over its types.
+ * pass over its types. Forward declarations are resolved before the types
+ * that refer to them are decided, and functions and declaration tags fold as
+ * deduplication folds them, so a standalone module maps to what
+ * `pahole -J --btf_base` gives.
  */
 import { Btf } from '../btf/btf.js';
 import { BtfBuilder } from '../btf/builder.js';
