@@ -14,8 +14,10 @@ need=
 for p in "$@"; do
 	ls "$p"_*.deb >/dev/null 2>&1 || need="$need $p"
 done
-# One apt-get for all; if one name is unknown, each on its own so the others still come.
+# One apt-get for all (after reading the package lists again if apt has none or stale ones); if one
+# name is unknown, each on its own so the others still come.
 if [ -n "$need" ] && ! apt-get download $need >/dev/null 2>&1; then
+	apt-get update -qq >/dev/null 2>&1 || true
 	for p in $need; do
 		ls "$p"_*.deb >/dev/null 2>&1 && continue
 		apt-get download "$p" >/dev/null 2>&1 || echo "fetch-dkms-sources: $p: apt-get download failed (skipped)" >&2
