@@ -125,3 +125,17 @@ describe('check and distill name the kernel\'s refusal', () => {
     expect(d.err).toEqual([]);
   });
 });
+
+describe('inspect states the byte order of the BTF it shows', () => {
+  it('big-endian (s390x) and little-endian (arm64) modules, text and JSON', async () => {
+    const be = fixture('s390x-7.2.11/modules/aegis128.ko.xz');
+    const le = fixture('arm64-7.3.4/modules/aegis128.ko.xz');
+    const r = await modbtf('inspect', be, le);
+    expect(r.out.filter((l) => l.startsWith('  BTF: '))).toEqual([
+      '  BTF: split BTF on the vmlinux it was built against, big-endian',
+      '  BTF: split BTF on the vmlinux it was built against, little-endian',
+    ]);
+    const j = await modbtf('inspect', '--json', be, le);
+    expect(j.out.map((l) => JSON.parse(l).byteOrder)).toEqual(['big-endian', 'little-endian']);
+  });
+});
