@@ -98,7 +98,7 @@ describe('check and distill name the kernel\'s refusal', () => {
       ['module'.padEnd(w), k1, k0].join('  '),
       [f.padEnd(w), 'ok, at load FAIL (1)'.padEnd(k1.length), 'ok'].join('  '),
       '',
-      `${f} on ${k1}, the kernel's own relocation of .BTF.base at load: FAIL`,
+      `${f} on ${k1}, the kernel's own relocation of .BTF.base at load: FAIL (1)`,
       "  'regulator' [1] FWD -> STRUCT [3] with bitfield encoding: the kernel's relocation refuses this (it reads the target's kind_flag 1 as a union; modbtf reconcile maps it)",
     ]);
     const j = await modbtf('check', '--json', '--kernel', k1, '--kernel', k0, f);

@@ -608,9 +608,14 @@ function formatMatrix(rows: CheckRow[], kernels: string[]): string[] {
         for (const p of c.problems) details.push(`  ${p}`);
       }
       if (k) {
+        // Only where the kernel's verdict differs: what it refuses besides, and what it maps that reconcile refuses.
         const where = r.baseSection === SEC_BASE_NATIVE ? `of ${SEC_BASE_NATIVE} at load` : `at load (were the distilled base in ${SEC_BASE_NATIVE})`;
-        details.push(`${r.file} on ${c.kernel}, the kernel's own relocation ${where}: ${k.status === 'ok' ? 'ok' : 'FAIL'}`);
-        for (const p of k.problems) details.push(`  ${p}`);
+        const mine = new Set(c.problems);
+        const theirs = new Set(k.problems);
+        const also = c.problems.length ? ', besides the above' : '';
+        details.push(`${r.file} on ${c.kernel}, the kernel's own relocation ${where}: ${cellText(k.status, k.problems)}${also}`);
+        for (const p of k.problems) if (!mine.has(p)) details.push(`  ${p}`);
+        for (const p of c.problems) if (!theirs.has(p)) details.push(`  ${p} (the kernel's relocation maps it)`);
       }
     }
   }
