@@ -73,7 +73,7 @@ const CASES: [string, string, number[][], string][] = [
   ['TYPEDEF', 'kind_flag', [[o('a'), info(Kind.TYPEDEF, 0, true), 1]], t(T, "TYPEDEF 'a': kind_flag must be 0")],
   ['TYPEDEF', 'of void, of a FWD', [[o('a'), info(Kind.TYPEDEF), 0], [o('b'), info(Kind.TYPEDEF), 4]], 'ok'],
   ['TYPEDEF', 'a loop', [[o('a'), info(Kind.TYPEDEF), T + 1], [0, info(Kind.CONST), T]], t(T, "TYPEDEF 'a': loop through non-pointer types (back to [5] from [6])")],
-  // TYPE_TAG: any non-empty name; kind_flag allowed (Linux 6.14).
+  // TYPE_TAG: any non-empty name; kind_flag allowed (Linux 6.15).
   ['TYPE_TAG', 'a name with a space', [[o('x y'), info(Kind.TYPE_TAG), 1]], 'ok'],
   ['TYPE_TAG', 'kind_flag (an attribute)', [[o('a'), info(Kind.TYPE_TAG, 0, true), 1]], 'ok'],
   ['TYPE_TAG', 'anonymous', [[0, info(Kind.TYPE_TAG), 1]], t(T, "TYPE_TAG '(anon)': name must have a name")],

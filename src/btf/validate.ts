@@ -76,7 +76,7 @@ const NAME_RULE: readonly NameRule[] = [
   /* ENUM64     */ 'opt-ident',
 ];
 
-/** Kinds whose kind_flag the kernel refuses (struct, union, enum, fwd use it; tags since 6.14). */
+/** Kinds whose kind_flag the kernel refuses (struct, union, enum, fwd use it; tags since 6.15). */
 const KFLAG_REFUSED = new Set<number>([
   Kind.INT, Kind.PTR, Kind.ARRAY, Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT,
   Kind.FUNC, Kind.FUNC_PROTO, Kind.VAR, Kind.DATASEC, Kind.FLOAT,
