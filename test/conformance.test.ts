@@ -139,3 +139,27 @@ describe('inspect states the byte order of the BTF it shows', () => {
     expect(j.out.map((l) => JSON.parse(l).byteOrder)).toEqual(['big-endian', 'little-endian']);
   });
 });
+
+describe("arm64 aegis128: a module's own FLOAT 'long double'", () => {
+  it('is accepted, and distill and reconcile equal libbpf byte for byte', async () => {
+    const { loadBaseBtf } = await import('../src/btf/load.js');
+    const { distillModule } = await import('../src/distill/module.js');
+    const { reconcileModule } = await import('../src/reconcile/module.js');
+    const { ElfFile } = await import('../src/elf/index.js');
+    const dir = 'arm64-7.3.4';
+    const vmlinux = await loadBaseBtf(fixture(dir, 'vmlinux.btf.xz'));
+    const elf = (await openInput(fixture(dir, 'modules/aegis128.ko.xz'))).elf!;
+    const own = Btf.parse(elf.data(elf.section('.BTF')!), { base: vmlinux });
+    const floats: string[] = [];
+    for (let id = own.startId; id < own.typeCount; id++) if (own.kind(id) === 16) floats.push(own.name(id));
+    expect(floats).toEqual(['long double']);
+    const g = (what: string): Buffer => readFileSync(fixture(dir, 'golden', `aegis128.${what}`));
+    const sec = (e: InstanceType<typeof ElfFile>, n: string): Buffer => Buffer.from(e.data(e.section(n)!));
+    const d = ElfFile.parse(distillModule(elf, vmlinux, { section: '.BTF.base' }).elf);
+    expect(sec(d, '.BTF.base').equals(g('base.raw'))).toBe(true);
+    expect(sec(d, '.BTF').equals(g('split.raw'))).toBe(true);
+    const r = reconcileModule(d, vmlinux);
+    if (r.status !== 'reconciled') throw new Error(r.status);
+    expect(sec(ElfFile.parse(r.elf), '.BTF').equals(g('reloc.raw'))).toBe(true);
+  });
+});
