@@ -1,8 +1,10 @@
 /**
  * validateBtf kind by kind against the verdicts of the kernel's BTF verifier
- * (kernel/bpf/btf.c: btf_check_meta() and each kind's *_check_meta(), then
- * the resolve pass): every case is accepted or refused as the kernel does it,
- * with the reason modbtf gives.
+ * on module BTF (kernel/bpf/btf.c: btf_parse_module() runs btf_check_meta()
+ * and each kind's *_check_meta(), then btf_check_type_tags(); not the resolve
+ * pass): every case is accepted or refused as the kernel does it, with the
+ * reason modbtf gives. test/kernel/validate.test.ts checks a sample of these
+ * verdicts on a booted 6.12 kernel.
  */
 import { describe, expect, it } from 'vitest';
 import { Btf } from '../src/btf/btf.js';
@@ -59,8 +61,8 @@ const CASES: [string, string, number[][], string][] = [
   ['PTR', 'named', [[o('a'), info(Kind.PTR), 1]], t(T, "PTR 'a': name must be anonymous")],
   ['PTR', 'kind_flag', [[0, info(Kind.PTR, 0, true), 1]], t(T, "PTR '(anon)': kind_flag must be 0")],
   ['PTR', 'to void and to a FWD', [[0, info(Kind.PTR), 0], [0, info(Kind.PTR), 4]], 'ok'],
-  ['PTR', 'to a VAR', [[o('a'), info(Kind.VAR), 1, 0], [0, info(Kind.PTR), T]], t(T + 1, "PTR '(anon)': refers to VAR [5], which has no type of its own")],
-  ['PTR', 'a loop of pointers', [[0, info(Kind.PTR), T + 1], [0, info(Kind.CONST), T]], t(T, "PTR '(anon)': loop through pointers and modifiers only (back to [5] from [6])")],
+  ['PTR', 'to a VAR (a module\'s BTF is not resolved)', [[o('a'), info(Kind.VAR), 1, 0], [0, info(Kind.PTR), T]], 'ok'],
+  ['PTR', 'a loop of pointers (a module\'s BTF is not resolved)', [[0, info(Kind.PTR), T + 1], [0, info(Kind.CONST), T]], 'ok'],
   ['PTR', 'to a struct that points back (legal)', [[o('foo'), info(Kind.STRUCT, 1), 8, o('a'), T + 1, 0], [0, info(Kind.PTR), T]], 'ok'],
   ['CONST', 'named', [[o('a'), info(Kind.CONST), 1]], t(T, "CONST 'a': name must be anonymous")],
   ['VOLATILE', 'vlen', [[0, info(Kind.VOLATILE, 2), 1]], t(T, "VOLATILE '(anon)': vlen 2 must be 0")],
@@ -72,20 +74,26 @@ const CASES: [string, string, number[][], string][] = [
   ['TYPEDEF', 'anonymous', [[0, info(Kind.TYPEDEF), 1]], t(T, "TYPEDEF '(anon)': name must have a name")],
   ['TYPEDEF', 'kind_flag', [[o('a'), info(Kind.TYPEDEF, 0, true), 1]], t(T, "TYPEDEF 'a': kind_flag must be 0")],
   ['TYPEDEF', 'of void, of a FWD', [[o('a'), info(Kind.TYPEDEF), 0], [o('b'), info(Kind.TYPEDEF), 4]], 'ok'],
-  ['TYPEDEF', 'a loop', [[o('a'), info(Kind.TYPEDEF), T + 1], [0, info(Kind.CONST), T]], t(T, "TYPEDEF 'a': loop through non-pointer types (back to [5] from [6])")],
+  ['TYPEDEF', 'a loop', [[o('a'), info(Kind.TYPEDEF), T + 1], [0, info(Kind.CONST), T]], t(T, "TYPEDEF 'a': more than 32 modifiers in a chain, or a loop of modifiers")],
   // TYPE_TAG: any non-empty name; kind_flag allowed (Linux 6.15).
   ['TYPE_TAG', 'a name with a space', [[o('x y'), info(Kind.TYPE_TAG), 1]], 'ok'],
   ['TYPE_TAG', 'kind_flag (an attribute)', [[o('a'), info(Kind.TYPE_TAG, 0, true), 1]], 'ok'],
   ['TYPE_TAG', 'anonymous', [[0, info(Kind.TYPE_TAG), 1]], t(T, "TYPE_TAG '(anon)': name must have a name")],
+  // btf_check_type_tags(): TYPE_TAGs before other modifiers, at most 32 modifiers walked.
+  ['TYPE_TAG', 'before a CONST', [[o('a'), info(Kind.TYPE_TAG), T + 1], [0, info(Kind.CONST), 1]], 'ok'],
+  ['TYPE_TAG', 'after a CONST', [[0, info(Kind.CONST), T + 1], [o('a'), info(Kind.TYPE_TAG), 1]], t(T, "CONST '(anon)': TYPE_TAG [6] comes after another modifier (type tags must precede modifiers)")],
+  ['CONST', 'a chain of 32 modifiers', Array.from({ length: 32 }, (_, i) => [0, info(Kind.CONST), i < 31 ? T + i + 1 : 1]), 'ok'],
+  ['CONST', 'a chain of 33 modifiers, each to the next', Array.from({ length: 33 }, (_, i) => [0, info(Kind.CONST), i < 32 ? T + i + 1 : 1]), t(T, "CONST '(anon)': more than 32 modifiers in a chain, or a loop of modifiers")],
+  ['CONST', 'a chain of 33 modifiers, each to the previous (walks stop at checked types)', Array.from({ length: 33 }, (_, i) => [0, info(Kind.CONST), i === 0 ? 1 : T + i - 1]), 'ok'],
   // ARRAY: anonymous, no vlen, kind_flag or size; an element with a size, a regular int index.
   ['ARRAY', 'named', [[o('a'), info(Kind.ARRAY), 0, 1, 1, 4]], t(T, "ARRAY 'a': name must be anonymous")],
   ['ARRAY', 'size field set', [[0, info(Kind.ARRAY), 4, 1, 1, 4]], t(T, "ARRAY '(anon)': size 4 must be 0")],
   ['ARRAY', 'kind_flag', [[0, info(Kind.ARRAY, 0, true), 0, 1, 1, 4]], t(T, "ARRAY '(anon)': kind_flag must be 0")],
   ['ARRAY', 'void element', [[0, info(Kind.ARRAY), 0, 0, 1, 4]], t(T, "ARRAY '(anon)': element type must not be void")],
-  ['ARRAY', 'FWD element', [[0, info(Kind.ARRAY), 0, 4, 1, 4]], t(T, "ARRAY '(anon)': element type FWD [4] has no size")],
-  ['ARRAY', 'FLOAT index', [[o('a'), info(Kind.FLOAT), 8], [0, info(Kind.ARRAY), 0, 1, T, 4]], t(T + 1, "ARRAY '(anon)': index type FLOAT [5] is not a regular int")],
-  ['ARRAY', 'int bitfield element', [[o('a'), info(Kind.INT), 1, 3], [0, info(Kind.ARRAY), 0, T, 1, 4]], t(T + 1, "ARRAY '(anon)': element type INT [5] is an int bitfield")],
-  ['ARRAY', 'size overflowing 32 bits', [[0, info(Kind.ARRAY), 0, 1, 1, 0x40000000]], t(T, "ARRAY '(anon)': 1073741824 elements of 4 bytes overflow 32 bits")],
+  ['ARRAY', 'FWD element (a module\'s BTF is not resolved)', [[0, info(Kind.ARRAY), 0, 4, 1, 4]], 'ok'],
+  ['ARRAY', 'FLOAT index (a module\'s BTF is not resolved)', [[o('a'), info(Kind.FLOAT), 8], [0, info(Kind.ARRAY), 0, 1, T, 4]], 'ok'],
+  ['ARRAY', 'int bitfield element (a module\'s BTF is not resolved)', [[o('a'), info(Kind.INT), 1, 3], [0, info(Kind.ARRAY), 0, T, 1, 4]], 'ok'],
+  ['ARRAY', 'size overflowing 32 bits (a module\'s BTF is not resolved)', [[0, info(Kind.ARRAY), 0, 1, 1, 0x40000000]], 'ok'],
   // STRUCT, UNION: optional identifier, member names optional identifiers, offsets in order and inside.
   ['STRUCT', 'a name with dots', [[o('.data'), info(Kind.STRUCT, 1), 4, o('a'), 1, 0]], 'ok'],
   ['STRUCT', 'Latin-1 letters (the kernel\'s isalpha)', [[o('\xe9t\xe9'), info(Kind.STRUCT, 1), 4, o('a'), 1, 0]], 'ok'],
@@ -96,15 +104,15 @@ const CASES: [string, string, number[][], string][] = [
   ['STRUCT', 'a void member', [[o('foo'), info(Kind.STRUCT, 1), 4, o('a'), 0, 0]], t(T, "STRUCT 'foo': member #0 has type void")],
   ['STRUCT', 'members out of order', [[o('foo'), info(Kind.STRUCT, 2), 8, o('a'), 1, 32, o('b'), 1, 0]], t(T, "STRUCT 'foo': member #1 at bit offset 0 comes before the previous member's 32")],
   ['STRUCT', 'a member offset past the size', [[o('foo'), info(Kind.STRUCT, 1), 4, o('a'), 1, 40]], t(T, "STRUCT 'foo': member #0 at bit offset 40 is past the 4-byte size")],
-  ['STRUCT', 'a member running past the size', [[o('foo'), info(Kind.STRUCT, 1), 2, o('a'), 1, 0]], t(T, "STRUCT 'foo': member #0 (INT [1]) at bit offset 0 runs past the 2-byte size")],
-  ['STRUCT', 'a FWD member', [[o('foo'), info(Kind.STRUCT, 1), 8, o('a'), 4, 0]], t(T, "STRUCT 'foo': member #0 has type FWD [4], which has no size")],
-  ['STRUCT', 'a pointer in 4 bytes', [[o('foo'), info(Kind.STRUCT, 1), 4, o('a'), 2, 0]], t(T, "STRUCT 'foo': member #0 (PTR [2]) at bit offset 0 runs past the 4-byte size")],
+  ['STRUCT', 'a member running past the size (a module\'s BTF is not resolved)', [[o('foo'), info(Kind.STRUCT, 1), 2, o('a'), 1, 0]], 'ok'],
+  ['STRUCT', 'a FWD member (a module\'s BTF is not resolved)', [[o('foo'), info(Kind.STRUCT, 1), 8, o('a'), 4, 0]], 'ok'],
+  ['STRUCT', 'a pointer in 4 bytes (a module\'s BTF is not resolved)', [[o('foo'), info(Kind.STRUCT, 1), 4, o('a'), 2, 0]], 'ok'],
   ['STRUCT', 'a bitfield with kind_flag', [[o('foo'), info(Kind.STRUCT, 2, true), 4, o('a'), 1, (3 << 24) | 0, o('b'), 1, (5 << 24) | 3]], 'ok'],
   ['STRUCT', 'an old-style bitfield (int with bits_offset, no kind_flag)', [[o('a'), info(Kind.INT), 1, 4], [o('foo'), info(Kind.STRUCT, 1), 1, o('a'), T, 4]], 'ok'],
-  ['STRUCT', 'a bitfield wider than its int', [[o('foo'), info(Kind.STRUCT, 1, true), 8, o('a'), 3, (9 << 24) | 0]], t(T, "STRUCT 'foo': member #0 is a 9-bit field of a 8-bit int")],
-  ['STRUCT', 'a pointer bitfield', [[o('foo'), info(Kind.STRUCT, 1, true), 8, o('a'), 2, (3 << 24) | 0]], t(T, "STRUCT 'foo': member #0 is a bitfield of PTR [2]")],
-  ['STRUCT', 'a misaligned double', [[o('a'), info(Kind.FLOAT), 8], [o('foo'), info(Kind.STRUCT, 1), 16, o('a'), T, 32]], t(T + 1, "STRUCT 'foo': member #0 (FLOAT [5]) at bit offset 32 is not 8-byte aligned")],
-  ['STRUCT', 'a struct by value of itself', [[o('foo'), info(Kind.STRUCT, 1), 4, o('a'), T, 0]], t(T, "STRUCT 'foo': loop through non-pointer types (back to [5] from [5])")],
+  ['STRUCT', 'a bitfield wider than its int (a module\'s BTF is not resolved)', [[o('foo'), info(Kind.STRUCT, 1, true), 8, o('a'), 3, (9 << 24) | 0]], 'ok'],
+  ['STRUCT', 'a pointer bitfield (a module\'s BTF is not resolved)', [[o('foo'), info(Kind.STRUCT, 1, true), 8, o('a'), 2, (3 << 24) | 0]], 'ok'],
+  ['STRUCT', 'a misaligned double (a module\'s BTF is not resolved)', [[o('a'), info(Kind.FLOAT), 8], [o('foo'), info(Kind.STRUCT, 1), 16, o('a'), T, 32]], 'ok'],
+  ['STRUCT', 'a struct by value of itself (a module\'s BTF is not resolved)', [[o('foo'), info(Kind.STRUCT, 1), 4, o('a'), T, 0]], 'ok'],
   ['UNION', 'a member not at 0', [[o('foo'), info(Kind.UNION, 1), 8, o('a'), 1, 32]], t(T, "UNION 'foo': member #0 at bit offset 32: union members are at offset 0")],
   ['UNION', 'anonymous with anonymous members', [[0, info(Kind.UNION, 2), 4, 0, 1, 0, 0, 3, 0]], 'ok'],
   // ENUM, ENUM64: size 1, 2, 4 or 8; enumerators named; kind_flag is signedness.
@@ -122,30 +130,30 @@ const CASES: [string, string, number[][], string][] = [
   ['FUNC', 'a name with dots, global', [[0, info(Kind.FUNC_PROTO, 1), 1, o('a'), 1], [o('my.func'), info(Kind.FUNC, 1), T]], 'ok'],
   ['FUNC', 'extern linkage', [[0, info(Kind.FUNC_PROTO, 0), 1], [o('a'), info(Kind.FUNC, 2), T]], t(T + 1, "FUNC 'a': linkage 2 is neither static (0) nor global (1)")],
   ['FUNC', 'kind_flag', [[0, info(Kind.FUNC_PROTO, 0), 1], [o('a'), info(Kind.FUNC, 0, true), T]], t(T + 1, "FUNC 'a': kind_flag must be 0")],
-  ['FUNC', 'of an INT', [[o('a'), info(Kind.FUNC), 1]], t(T, "FUNC 'a': type INT [1] is not a FUNC_PROTO")],
-  ['FUNC', 'an unnamed parameter', [[0, info(Kind.FUNC_PROTO, 1), 1, 0, 1], [o('a'), info(Kind.FUNC), T]], t(T + 1, "FUNC 'a': parameter #0 of FUNC_PROTO [5] has no name")],
+  ['FUNC', 'of an INT (a module\'s BTF is not resolved)', [[o('a'), info(Kind.FUNC), 1]], 'ok'],
+  ['FUNC', 'an unnamed parameter (a module\'s BTF is not resolved)', [[0, info(Kind.FUNC_PROTO, 1), 1, 0, 1], [o('a'), info(Kind.FUNC), T]], 'ok'],
   // FUNC_PROTO: anonymous, no kind_flag; parameters of a type with a size, a trailing anonymous vararg.
   ['FUNC_PROTO', 'unnamed parameters and a vararg', [[0, info(Kind.FUNC_PROTO, 2), 0, 0, 1, 0, 0]], 'ok'],
   ['FUNC_PROTO', 'named', [[o('a'), info(Kind.FUNC_PROTO, 0), 1]], t(T, "FUNC_PROTO 'a': name must be anonymous")],
   ['FUNC_PROTO', 'kind_flag', [[0, info(Kind.FUNC_PROTO, 0, true), 1]], t(T, "FUNC_PROTO '(anon)': kind_flag must be 0")],
-  ['FUNC_PROTO', 'a named vararg', [[0, info(Kind.FUNC_PROTO, 1), 1, o('a'), 0]], t(T, "FUNC_PROTO '(anon)': vararg parameter must be anonymous")],
-  ['FUNC_PROTO', 'void before the last parameter', [[0, info(Kind.FUNC_PROTO, 2), 1, 0, 0, 0, 1]], t(T, "FUNC_PROTO '(anon)': parameter #0 has type void, which has no size")],
-  ['FUNC_PROTO', 'a parameter name with a space', [[0, info(Kind.FUNC_PROTO, 1), 1, o('x y'), 1]], t(T, "FUNC_PROTO '(anon)': invalid parameter #0 name 'x y'")],
-  ['FUNC_PROTO', 'returning a FWD', [[0, info(Kind.FUNC_PROTO, 0), 4]], t(T, "FUNC_PROTO '(anon)': return type FWD [4] has no size")],
+  ['FUNC_PROTO', 'a named vararg (a module\'s BTF is not resolved)', [[0, info(Kind.FUNC_PROTO, 1), 1, o('a'), 0]], 'ok'],
+  ['FUNC_PROTO', 'void before the last parameter (a module\'s BTF is not resolved)', [[0, info(Kind.FUNC_PROTO, 2), 1, 0, 0, 0, 1]], 'ok'],
+  ['FUNC_PROTO', 'a parameter name with a space (a module\'s BTF is not resolved)', [[0, info(Kind.FUNC_PROTO, 1), 1, o('x y'), 1]], 'ok'],
+  ['FUNC_PROTO', 'returning a FWD (a module\'s BTF is not resolved)', [[0, info(Kind.FUNC_PROTO, 0), 4]], 'ok'],
   // VAR: a required identifier, no vlen or kind_flag, static or global, of a type with a size.
   ['VAR', 'a name with dots', [[o('.data'), info(Kind.VAR), 1, 1]], 'ok'],
   ['VAR', 'a name with a space', [[o('x y'), info(Kind.VAR), 1, 0]], t(T, "VAR 'x y': invalid name 'x y'")],
   ['VAR', 'extern linkage', [[o('a'), info(Kind.VAR), 1, 2]], t(T, "VAR 'a': linkage 2 is neither static (0) nor global (1)")],
-  ['VAR', 'of a FWD', [[o('a'), info(Kind.VAR), 4, 0]], t(T, "VAR 'a': type FWD [4] has no size")],
+  ['VAR', 'of a FWD (a module\'s BTF is not resolved)', [[o('a'), info(Kind.VAR), 4, 0]], 'ok'],
   ['VAR', 'kind_flag', [[o('a'), info(Kind.VAR, 0, true), 1, 0]], t(T, "VAR 'a': kind_flag must be 0")],
   // DATASEC: any printable name, a size, entries of VARs in order and inside.
   ['DATASEC', 'printable names', [[o('a'), info(Kind.VAR), 1, 0], [o('.rodata.str1.1'), info(Kind.DATASEC, 1), 4, T, 0, 4], [o('sec$1 (x)'), info(Kind.DATASEC, 0), 4], [o('\xa0'), info(Kind.DATASEC, 0), 4]], 'ok'],
   ['DATASEC', 'a control character', [[o('x\x01'), info(Kind.DATASEC, 0), 4]], t(T, "DATASEC 'x\x01': invalid name 'x\x01'")],
   ['DATASEC', 'size 0', [[o('.data'), info(Kind.DATASEC, 0), 0]], t(T, "DATASEC '.data': size must not be 0")],
   ['DATASEC', 'kind_flag', [[o('.data'), info(Kind.DATASEC, 0, true), 4]], t(T, "DATASEC '.data': kind_flag must be 0")],
-  ['DATASEC', 'an entry that is no VAR', [[o('.data'), info(Kind.DATASEC, 1), 4, 1, 0, 4]], t(T, "DATASEC '.data': entry #0 is INT [1], not a VAR")],
+  ['DATASEC', 'an entry that is no VAR (a module\'s BTF is not resolved)', [[o('.data'), info(Kind.DATASEC, 1), 4, 1, 0, 4]], 'ok'],
   ['DATASEC', 'overlapping entries', [[o('a'), info(Kind.VAR), 1, 0], [o('.data'), info(Kind.DATASEC, 2), 8, T, 0, 4, T, 2, 4]], t(T + 1, "DATASEC '.data': entry #1 at offset 2 overlaps the previous one or is past the 8-byte size")],
-  ['DATASEC', 'an entry smaller than its VAR', [[o('a'), info(Kind.VAR), 1, 0], [o('.data'), info(Kind.DATASEC, 1), 4, T, 0, 2]], t(T + 1, "DATASEC '.data': entry #0 has size 2, less than its VAR's 4")],
+  ['DATASEC', 'an entry smaller than its VAR (a module\'s BTF is not resolved)', [[o('a'), info(Kind.VAR), 1, 0], [o('.data'), info(Kind.DATASEC, 1), 4, T, 0, 2]], 'ok'],
   // FLOAT: btf_float_check_meta checks no name; sizes 2, 4, 8, 12, 16; no kind_flag.
   ['FLOAT', "'long double' (a name with a space)", [[o('long double'), info(Kind.FLOAT), 16]], 'ok'],
   ['FLOAT', 'anonymous', [[0, info(Kind.FLOAT), 4]], 'ok'],
@@ -157,9 +165,9 @@ const CASES: [string, string, number[][], string][] = [
   ['DECL_TAG', 'a value with a space, on a member, with kind_flag (an attribute)', [[o('foo'), info(Kind.STRUCT, 1), 4, o('a'), 1, 0], [o('tag value'), info(Kind.DECL_TAG, 0, true), T, 0]], 'ok'],
   ['DECL_TAG', 'empty value', [[o('foo'), info(Kind.STRUCT, 0), 4], [0, info(Kind.DECL_TAG), T, -1 >>> 0]], t(T + 1, "DECL_TAG '(anon)': name must have a name")],
   ['DECL_TAG', 'component_idx -2', [[o('foo'), info(Kind.STRUCT, 0), 4], [o('a'), info(Kind.DECL_TAG), T, -2 >>> 0]], t(T + 1, "DECL_TAG 'a': component_idx -2 is below -1")],
-  ['DECL_TAG', 'on an INT', [[o('a'), info(Kind.DECL_TAG), 1, -1 >>> 0]], t(T, "DECL_TAG 'a': tags INT [1], not a FUNC, STRUCT, UNION, VAR or TYPEDEF")],
-  ['DECL_TAG', 'component past the members', [[o('foo'), info(Kind.STRUCT, 1), 4, o('a'), 1, 0], [o('a'), info(Kind.DECL_TAG), T, 1]], t(T + 1, "DECL_TAG 'a': component_idx 1 is past the 1 components of STRUCT [5]")],
-  ['DECL_TAG', 'a component of a TYPEDEF', [[o('a'), info(Kind.TYPEDEF), 1], [o('a'), info(Kind.DECL_TAG), T, 0]], t(T + 1, "DECL_TAG 'a': component_idx 0 on TYPEDEF [5], which has no components")],
+  ['DECL_TAG', 'on an INT (a module\'s BTF is not resolved)', [[o('a'), info(Kind.DECL_TAG), 1, -1 >>> 0]], 'ok'],
+  ['DECL_TAG', 'component past the members (a module\'s BTF is not resolved)', [[o('foo'), info(Kind.STRUCT, 1), 4, o('a'), 1, 0], [o('a'), info(Kind.DECL_TAG), T, 1]], 'ok'],
+  ['DECL_TAG', 'a component of a TYPEDEF (a module\'s BTF is not resolved)', [[o('a'), info(Kind.TYPEDEF), 1], [o('a'), info(Kind.DECL_TAG), T, 0]], 'ok'],
 ];
 
 describe('validateBtf gives the kernel\'s verdict, kind by kind', () => {
