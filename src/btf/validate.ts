@@ -5,7 +5,7 @@
  */
 import { Btf } from './btf.js';
 import { ModbtfError } from '../errors.js';
-import { INT_BOOL, INT_CHAR, INT_SIGNED, Kind, LAYOUT, infoKflag, infoKind, infoVlen, kindName, type KindLayout } from './kinds.js';
+import { INT_BOOL, INT_CHAR, INT_SIGNED, KIND_MAX, Kind, LAYOUT, infoKflag, infoKind, infoVlen, kindName, type KindLayout } from './kinds.js';
 
 const KSYM_NAME_LEN = 512;
 const PTR_SIZE = 8;
@@ -75,14 +75,20 @@ const NAME_RULE: readonly NameRule[] = [
   /* ENUM64     */ 'opt-ident',
 ];
 
+const kindTable = (kinds: number[]): Uint8Array => {
+  const t = new Uint8Array(KIND_MAX + 1);
+  for (const k of kinds) t[k] = 1;
+  return t;
+};
+
 /** Kinds whose kind_flag the kernel refuses (struct, union, enum, fwd use it; tags since 6.15). */
-const KFLAG_REFUSED = new Set<number>([
+const KFLAG_REFUSED = kindTable([
   Kind.INT, Kind.PTR, Kind.ARRAY, Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT,
   Kind.FUNC, Kind.FUNC_PROTO, Kind.VAR, Kind.DATASEC, Kind.FLOAT,
 ]);
 
 /** Kinds the kernel wants vlen 0 for (FUNC's vlen is its linkage, checked apart). */
-const VLEN_ZERO = new Set<number>([
+const VLEN_ZERO = kindTable([
   Kind.INT, Kind.PTR, Kind.ARRAY, Kind.FWD, Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT,
   Kind.VAR, Kind.FLOAT, Kind.DECL_TAG, Kind.TYPE_TAG,
 ]);
@@ -259,12 +265,14 @@ function checkMeta(btf: Btf, id: number, o: number, info: number): Finding | nul
   const kind = infoKind(info);
   const vlen = infoVlen(info);
   const kflag = infoKflag(info);
-  const u32 = (p: number): number => btf.dv.getUint32(p, btf.littleEndian);
+  const dv = btf.dv;
+  const le = btf.littleEndian;
+  const u32 = (p: number): number => dv.getUint32(p, le);
   const at8 = u32(o + 8);
   let why = nameProblem(btf, u32(o), NAME_RULE[kind]!, 'name');
   if (why) return invalid(id, why);
-  if (VLEN_ZERO.has(kind) && vlen !== 0) return invalid(id, `vlen ${vlen} must be 0`);
-  if (kflag && KFLAG_REFUSED.has(kind)) return invalid(id, 'kind_flag must be 0');
+  if (VLEN_ZERO[kind] && vlen !== 0) return invalid(id, `vlen ${vlen} must be 0`);
+  if (kflag && KFLAG_REFUSED[kind]) return invalid(id, 'kind_flag must be 0');
   switch (kind) {
     case Kind.INT: {
       const data = u32(o + 12);
