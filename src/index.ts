@@ -33,7 +33,7 @@ export {
   type ReconcileOptions, type ReconcileReport, type ReconcileModuleResult, type CheckResult, type RelocationVerdict,
 } from './reconcile/module.js';
 
-export { mapOntoBase, dedupAgainstBase, toStandalone, baseShapeIndex, type MapResult, type DedupResult } from './map/map.js';
+export { mapOntoBase, dedupAgainstBase, toStandalone, baseShapeIndex, type MapResult, type MapOptions, type DedupResult } from './map/map.js';
 export { mapModuleOnto } from './distill/module.js';
 
 export {

@@ -456,6 +456,8 @@ export function fwdWarning(fwds: { name: string; flavour: string }[]): string {
 
 export interface MapCliOptions extends OutputOptions {
   base: string;
+  /** Keep the module's FUNC records the kernel has too (see MapOptions). */
+  keepModuleFuncs?: boolean;
   json: boolean;
   sign?: SignOptions;
 }
@@ -470,14 +472,18 @@ export async function mapOne(f: string, o: MapCliOptions, io: Output): Promise<n
     if (!isStandalone(elf.data(sec))) {
       throw new ModbtfError('E_MAP', '.BTF is not standalone BTF (it is split already): nothing to map', { file: f, section: SEC_BTF });
     }
-    const m = mapModuleOnto(elf, base, f);
+    const keep = o.keepModuleFuncs === true;
+    const m = mapModuleOnto(elf, base, f, { keepModuleFuncs: keep });
     const bytes = m.split.toBytes();
     const replace = new Map<string, Uint8Array>([[SEC_BTF, bytes]]);
     if (m.ids) replace.set('.BTF_ids', m.ids);
     const w = await writeOutput(input, editElfPieces(elf, { replace }), f, o, io);
     const st = m.mappedStandalone!;
-    if (o.json) io.out(jsonSuccess(f, { status: 'mapped', kernel: o.base, btfBefore: sec.size, btfAfter: bytes.length, mapped: st.mapped, kept: st.kept, ...writeFacts(w) }));
-    else w.say(`${f}: mapped onto ${o.base}: ${st.mapped} types are the kernel's, ${st.kept} kept as split BTF (${prettyBytes(sec.size)} -> ${prettyBytes(bytes.length)})${w.elsewhere}`);
+    const funcs = keep ? { moduleFuncsKept: m.funcsKept ?? 0 } : {};
+    const nf = m.funcsKept ?? 0;
+    const funcsSaid = keep ? `; --keep-module-funcs: ${nf} function${nf === 1 ? '' : 's'} the kernel also has kept as the module's own` : '';
+    if (o.json) io.out(jsonSuccess(f, { status: 'mapped', kernel: o.base, btfBefore: sec.size, btfAfter: bytes.length, mapped: st.mapped, kept: st.kept, ...funcs, ...writeFacts(w) }));
+    else w.say(`${f}: mapped onto ${o.base}: ${st.mapped} types are the kernel's, ${st.kept} kept as split BTF (${prettyBytes(sec.size)} -> ${prettyBytes(bytes.length)})${funcsSaid}${w.elsewhere}`);
     return EXIT_OK;
   });
 }

@@ -12,7 +12,7 @@ import { ElfFile, withElf, editElfPieces, type ElfEdits, type ElfPieces } from '
 import { ModbtfError } from '../errors.js';
 import { relocateSplit } from '../reconcile/module.js';
 import { distill, goesToBase } from './distill.js';
-import { mapOntoBase } from '../map/map.js';
+import { mapOntoBase, type MapOptions } from '../map/map.js';
 
 export interface DistillModuleOptions {
   /** Name of the section the distilled base goes in (default `.BTF.base_minimal`). */
@@ -63,14 +63,16 @@ interface SplitOnBase {
   redone: boolean;
   /** Set when the module had standalone BTF that was mapped onto the base first. */
   mappedStandalone?: { mapped: number; kept: number };
+  /** Module functions the kernel has too, kept by `keepModuleFuncs`. */
+  funcsKept?: number;
 }
 
 /** Split BTF on `base` for a module's standalone `.BTF`, mapped by type-graph equivalence. */
-export function mapModuleOnto(elf: ElfFile, base: Btf, file?: string): SplitOnBase {
+export function mapModuleOnto(elf: ElfFile, base: Btf, file?: string, opts: MapOptions = {}): SplitOnBase {
   const sec = elf.section(SEC_BTF)!;
   const standalone = Btf.parse(elf.data(sec), { file, section: SEC_BTF });
   validateBtf(standalone);
-  const m = mapOntoBase(standalone, base);
+  const m = mapOntoBase(standalone, base, opts);
   const idsSec = elf.section(SEC_BTF_IDS);
   let ids: Uint8Array | null = null;
   if (idsSec) {
@@ -78,7 +80,7 @@ export function mapModuleOnto(elf: ElfFile, base: Btf, file?: string): SplitOnBa
     const layout = btfIdsLayout(raw, idsSec.index, elf.symbols(), elf.littleEndian, { file });
     ids = remapBtfIds(raw, layout, m.idMap, elf.littleEndian, { file }).bytes;
   }
-  return { split: m.split, ids, redone: false, mappedStandalone: { mapped: m.mapped, kept: m.kept } };
+  return { split: m.split, ids, redone: false, mappedStandalone: { mapped: m.mapped, kept: m.kept }, funcsKept: m.funcsKept };
 }
 
 function splitOnBase(elf: ElfFile, base: Btf, opts: DistillModuleOptions): SplitOnBase {
