@@ -36,6 +36,8 @@ export interface DistillReport {
   baseTypes: number;
   /** Distilled-base types by kind name. */
   baseKinds: Record<string, number>;
+  /** The distilled base's FWD types (the kernel's own relocation of `.BTF.base` may refuse them). */
+  baseFwds: { id: number; name: string; flavour: 'struct' | 'union' }[];
   /** `.BTF_ids` slots rewritten (non-zero ids), and how many changed value. */
   btfIdsSlots: number;
   btfIdsChanged: number;
@@ -177,14 +179,17 @@ export function distillModule(elf: ElfFile, base: Btf, opts: DistillModuleOption
   const edits: ElfEdits = { replace, add, remove };
 
   const baseKinds: Record<string, number> = {};
+  const baseFwds: DistillReport['baseFwds'] = [];
   for (let id = 1; id < r.base.typeCount; id++) {
-    const k = kindName(r.base.kind(id));
+    const kind = r.base.kind(id);
+    const k = kindName(kind);
     baseKinds[k] = (baseKinds[k] ?? 0) + 1;
+    if (kind === Kind.FWD) baseFwds.push({ id, name: r.base.name(id), flavour: r.base.kflag(id) ? 'union' : 'struct' });
   }
   return withElf(editElfPieces(elf, edits), {
     report: {
       file, section, btfBefore, btfAfter: splitBytes.length, baseSize: baseBytes.length,
-      moduleTypes, splitTypes: r.split.nrTypes, baseTypes: r.base.nrTypes, baseKinds,
+      moduleTypes, splitTypes: r.split.nrTypes, baseTypes: r.base.nrTypes, baseKinds, baseFwds,
       btfIdsSlots, btfIdsChanged, redone, mappedStandalone,
     },
   });
