@@ -10,7 +10,7 @@ export {
   BTF_HEADER_LEN, BTF_HEADER_LEN_LAYOUT, BTF_MAX_KIND, BTF_MAX_VLEN, KIND_MAX, isKnownKind, defaultKindLayout,
   infoKind, infoVlen, infoKflag, makeInfo,
 } from './btf/kinds.js';
-export { validateBtf, typeSize } from './btf/validate.js';
+export { validateBtf, typeSize, validIdentifier, validSectionName } from './btf/validate.js';
 export { isStandalone } from './btf/standalone.js';
 export { btfIdsLayout, remapBtfIds, type BtfIdsLayout, type BtfIdsRemap } from './btf/btfids.js';
 export { dumpRaw, dumpJson } from './btf/dump.js';
@@ -26,14 +26,14 @@ export { distillModule, type DistillModuleOptions, type DistillReport, type Dist
 
 export {
   planRelocation, relocate, applyPlan, formatProblem,
-  type RelocationPlan, type RelocationProblem, type RelocateResult, type ProblemReason,
+  type RelocationPlan, type RelocationProblem, type RelocateResult, type ProblemReason, type RelocationRules,
 } from './reconcile/relocate.js';
 export {
   reconcileModule, checkModule, relocateSplit, distilledParts,
-  type ReconcileOptions, type ReconcileReport, type ReconcileModuleResult, type CheckResult,
+  type ReconcileOptions, type ReconcileReport, type ReconcileModuleResult, type CheckResult, type RelocationVerdict,
 } from './reconcile/module.js';
 
-export { mapOntoBase, dedupAgainstBase, toStandalone, baseShapeIndex, type MapResult, type DedupResult } from './map/map.js';
+export { mapOntoBase, dedupAgainstBase, toStandalone, baseShapeIndex, type MapResult, type MapOptions, type DedupResult } from './map/map.js';
 export { mapModuleOnto } from './distill/module.js';
 
 export {

@@ -7,6 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
 import { setBeforeRenameHook } from '../src/module/index.js';
 import { fixture, repoRoot } from './helpers.js';
+import { workerExecArgv } from '../src/workers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-atomic-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -89,6 +90,12 @@ describe('batch isolation', () => {
 });
 
 describe('batch runs through bin/modbtf (worker threads)', () => {
+  it('a worker gets the Node options it accepts: not the main script\'s, not the process-wide ones', () => {
+    expect(workerExecArgv(['--max-semi-space-size=1', '--input-type=module', '--eval', 'x', '--enable-source-maps',
+      '--max-old-space-size', '64', '--expose-gc', '--import=tsx', '--stack-size=900', '--no-warnings']))
+      .toEqual(['--enable-source-maps', '--import=tsx', '--no-warnings']);
+  });
+
   it('-r over a directory, -j 2: output in input order, failures summarised, exit 1', () => {
     const d = mkdtempSync(join(tmp, 'tree-'));
     mkdirSync(join(d, 'net'));
@@ -99,7 +106,8 @@ describe('batch runs through bin/modbtf (worker threads)', () => {
     writeFileSync(join(d, 'README'), 'ignored');
     const out = mkdtempSync(join(tmp, 'out-'));
     const bin = join(repoRoot, 'bin', 'modbtf');
-    const r = spawnSync(process.execPath, [bin, 'distill', '-r', '-j', '2', '--json', '-B', VMLINUX, '--out-dir', out, d], { encoding: 'utf8' });
+    // Run as installed: through the launcher's #! line and the Node options it sets.
+    const r = spawnSync(bin, ['distill', '-r', '-j', '2', '--json', '-B', VMLINUX, '--out-dir', out, d], { encoding: 'utf8' });
     expect(r.status).toBe(1);
     const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { file: string; ok: boolean });
     expect(objs.map((o) => [o.file, o.ok])).toEqual([

@@ -157,7 +157,7 @@ describe('raw kernel images (arm64 and RISC-V Image)', () => {
     const f = join(tmp, 'Image-inspect');
     writeFileSync(f, rawKernel(arm64Header(0), btf, true));
     const r = await modbtf('inspect', f);
-    expect(r.out.slice(0, 2)).toEqual([`${f}: boot image (raw kernel inside; its .BTF is shown)`, '  BTF: kernel BTF (the base of module BTF)']);
+    expect(r.out.slice(0, 2)).toEqual([`${f}: boot image (raw kernel inside; its .BTF is shown)`, '  BTF: kernel BTF (the base of module BTF), little-endian']);
   });
 });
 

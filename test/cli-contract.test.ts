@@ -108,7 +108,7 @@ describe('--kernel and --base name the kernel BTF in every command that takes on
     expect(r2.code).toBe(0);
     expect(JSON.parse(r2.out[0]!)).toMatchObject({ file: out, ok: true, status: 'reconciled', kernel: K });
     const r3 = await modbtf('check', '-B', K, '--json', out);
-    expect(JSON.parse(r3.out[0]!)).toEqual({ file: out, ok: true, results: [{ kernel: K, status: 'ok', problems: [] }] });
+    expect(JSON.parse(r3.out[0]!)).toEqual({ file: out, ok: true, baseSection: '.BTF.base_minimal', results: [{ kernel: K, status: 'ok', problems: [], kernelRelocation: { status: 'ok', problems: [] } }] });
     rmSync(d, { recursive: true });
   });
 });

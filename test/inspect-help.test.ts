@@ -36,10 +36,10 @@ describe('inspect names what it sees', () => {
     const k = join(tmp, 'vmlinux.btf');
     writeFileSync(k, spawnSync('xz', ['-dc', fixture('k612/vmlinux.btf.xz')], { maxBuffer: 1 << 26 }).stdout);
     const r = await modbtf('inspect', k);
-    expect(r.out.slice(0, 2)).toEqual([`${k}: kernel BTF (raw, as /sys/kernel/btf/vmlinux)`, '  BTF: kernel BTF (the base of module BTF)']);
+    expect(r.out.slice(0, 2)).toEqual([`${k}: kernel BTF (raw, as /sys/kernel/btf/vmlinux)`, '  BTF: kernel BTF (the base of module BTF), little-endian']);
     const split = join(tmp, 'crc7.btf');
     expect((await modbtf('extract', '-o', split, plain)).code).toBe(0);
-    expect((await modbtf('inspect', split)).out.slice(0, 2)).toEqual([`${split}: raw BTF`, '  BTF: split BTF on the vmlinux it was built against']);
+    expect((await modbtf('inspect', split)).out.slice(0, 2)).toEqual([`${split}: raw BTF`, '  BTF: split BTF on the vmlinux it was built against, little-endian']);
   });
 
   it('a kernel module', async () => {
@@ -51,7 +51,7 @@ describe('inspect names what it sees', () => {
     const f = patched('prog.bpf.o', 18, 247);
     const r = await modbtf('inspect', '--json', f);
     expect(JSON.parse(r.out[0]!)).toMatchObject({ kind: 'bpf-object', kernelRelease: null });
-    expect((await modbtf('inspect', f)).out.slice(0, 2)).toEqual([`${f}: BPF object (ELF, machine BPF), not a kernel module`, '  BTF: BPF program BTF']);
+    expect((await modbtf('inspect', f)).out.slice(0, 2)).toEqual([`${f}: BPF object (ELF, machine BPF), not a kernel module`, '  BTF: BPF program BTF, little-endian']);
   });
 
   const haveClang = spawnSync('clang', ['--version']).status === 0;
@@ -71,14 +71,14 @@ describe('inspect names what it sees', () => {
 
   it('a vmlinux ELF (an executable with .BTF)', async () => {
     const f = patched('vmlinux', 16, 2);
-    expect((await modbtf('inspect', f)).out.slice(0, 2)).toEqual([`${f}: kernel image (vmlinux ELF)`, '  BTF: kernel BTF (the base of module BTF)']);
+    expect((await modbtf('inspect', f)).out.slice(0, 2)).toEqual([`${f}: kernel image (vmlinux ELF)`, '  BTF: kernel BTF (the base of module BTF), little-endian']);
   });
 
   it.skipIf(!haveCorpus)('a boot image', async () => {
     const z = corpus('k612cloud/boot/vmlinuz-6.12.117+deb13-cloud-amd64');
     const r = await modbtf('inspect', '--json', z);
     expect(JSON.parse(r.out[0]!)).toMatchObject({ file: z, ok: true, kind: 'boot-image', format: 'elf', state: 'standalone' });
-    expect((await modbtf('inspect', z)).out.slice(0, 2)).toEqual([`${z}: boot image (bzImage; the vmlinux inside is shown)`, '  BTF: kernel BTF (the base of module BTF)']);
+    expect((await modbtf('inspect', z)).out.slice(0, 2)).toEqual([`${z}: boot image (bzImage; the vmlinux inside is shown)`, '  BTF: kernel BTF (the base of module BTF), little-endian']);
   });
 });
 

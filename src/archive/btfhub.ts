@@ -18,6 +18,7 @@ import { minCoreBtf } from '../core/mincore.js';
 import { ModbtfError, ioReason } from '../errors.js';
 import { decompress, detectCompression } from '../module/compress.js';
 import { readInputFile } from '../module/open.js';
+import { workerExecArgv } from '../workers.js';
 
 /** One kernel BTF of the tree. */
 export interface KernelBtfEntry {
@@ -200,7 +201,7 @@ export async function minCoreArchive(
     return results;
   }
   let next = 0;
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval'));
+  const execArgv = workerExecArgv();
   const workers: Worker[] = [];
   // On a failure (a write that fails, a worker that dies) every worker is stopped, so none is
   // left waiting for work that will not come.

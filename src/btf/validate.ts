@@ -5,48 +5,93 @@
  */
 import { Btf } from './btf.js';
 import { ModbtfError } from '../errors.js';
-import { Kind, LAYOUT, infoKflag, infoKind, infoVlen, kindName, type KindLayout } from './kinds.js';
+import { INT_BOOL, INT_CHAR, INT_SIGNED, KIND_MAX, Kind, LAYOUT, infoKflag, infoKind, infoVlen, kindName, type KindLayout } from './kinds.js';
 
 const KSYM_NAME_LEN = 512;
 const PTR_SIZE = 8;
 
-function identChar(c: number, first: boolean): boolean {
-  const alpha = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
-  return first ? alpha : alpha || (c >= 0x30 && c <= 0x39);
+/**
+ * The kernel's `isalpha()` / `isalnum()` / `isprint()` (lib/ctype.c, Latin-1):
+ * bytes 0xc0-0xff except 0xd7 and 0xf7 are letters, 0xa0-0xff are printable.
+ */
+function isAlpha(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0xc0 && c !== 0xd7 && c !== 0xf7);
 }
 
-/** C identifier, as btf_name_valid_identifier() accepts. */
+function isPrint(c: number): boolean {
+  return (c >= 0x20 && c <= 0x7e) || c >= 0xa0;
+}
+
+/** A character btf_name_valid_identifier() accepts: letters, `_` and `.` anywhere, digits after the first. */
+function identChar(c: number, first: boolean): boolean {
+  return isAlpha(c) || c === 0x5f || c === 0x2e || (!first && c >= 0x30 && c <= 0x39);
+}
+
+/**
+ * A name btf_name_valid_identifier() accepts: letters, digits (not first), `_`
+ * and `.` (since Linux 6.5), fewer than 512 bytes.
+ */
 export function validIdentifier(name: Uint8Array): boolean {
   if (name.length === 0 || name.length >= KSYM_NAME_LEN) return false;
   for (let i = 0; i < name.length; i++) if (!identChar(name[i]!, i === 0)) return false;
   return true;
 }
 
-/** Printable characters, as btf_name_valid_section() accepts for DATASEC names. */
+/** A name btf_name_valid_section() accepts for DATASEC: printable characters, fewer than 512 bytes. */
 export function validSectionName(name: Uint8Array): boolean {
   if (name.length === 0 || name.length >= KSYM_NAME_LEN) return false;
-  for (const c of name) if (c < 0x20 || c > 0x7e) return false;
+  for (const c of name) if (!isPrint(c)) return false;
   return true;
 }
 
-type NameRule = 'none' | 'ident' | 'optional-ident' | 'section' | 'any';
+/**
+ * How the kernel checks a name: `anon` must be anonymous; `ident` a required
+ * identifier; `opt-ident` anonymous or an identifier; `section` a required
+ * section name; `nonempty` any non-empty string (tags); `free` not at all.
+ */
+type NameRule = 'anon' | 'ident' | 'opt-ident' | 'section' | 'nonempty' | 'free';
 
-function nameRule(kind: number): NameRule {
-  switch (kind) {
-    case Kind.PTR: case Kind.ARRAY: case Kind.CONST: case Kind.VOLATILE: case Kind.RESTRICT:
-    case Kind.FUNC_PROTO:
-      return 'none';
-    case Kind.TYPEDEF: case Kind.FUNC: case Kind.FWD: case Kind.VAR: case Kind.FLOAT:
-    case Kind.TYPE_TAG:
-      return 'ident';
-    case Kind.STRUCT: case Kind.UNION: case Kind.ENUM: case Kind.ENUM64: case Kind.INT:
-      return 'optional-ident';
-    case Kind.DATASEC:
-      return 'section';
-    default:
-      return 'any';
-  }
-}
+/** The name rule of each kind's *_check_meta() in kernel/bpf/btf.c. */
+const NAME_RULE: readonly NameRule[] = [
+  'free',
+  /* INT        */ 'free',
+  /* PTR        */ 'anon',
+  /* ARRAY      */ 'anon',
+  /* STRUCT     */ 'opt-ident',
+  /* UNION      */ 'opt-ident',
+  /* ENUM       */ 'opt-ident',
+  /* FWD        */ 'ident',
+  /* TYPEDEF    */ 'ident',
+  /* VOLATILE   */ 'anon',
+  /* CONST      */ 'anon',
+  /* RESTRICT   */ 'anon',
+  /* FUNC       */ 'ident',
+  /* FUNC_PROTO */ 'anon',
+  /* VAR        */ 'ident',
+  /* DATASEC    */ 'section',
+  /* FLOAT      */ 'free',
+  /* DECL_TAG   */ 'nonempty',
+  /* TYPE_TAG   */ 'nonempty',
+  /* ENUM64     */ 'opt-ident',
+];
+
+const kindTable = (kinds: number[]): Uint8Array => {
+  const t = new Uint8Array(KIND_MAX + 1);
+  for (const k of kinds) t[k] = 1;
+  return t;
+};
+
+/** Kinds whose kind_flag the kernel refuses (struct, union, enum, fwd use it; tags since 6.15). */
+const KFLAG_REFUSED = kindTable([
+  Kind.INT, Kind.PTR, Kind.ARRAY, Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT,
+  Kind.FUNC, Kind.FUNC_PROTO, Kind.VAR, Kind.DATASEC, Kind.FLOAT,
+]);
+
+/** Kinds the kernel wants vlen 0 for (FUNC's vlen is its linkage, checked apart). */
+const VLEN_ZERO = kindTable([
+  Kind.INT, Kind.PTR, Kind.ARRAY, Kind.FWD, Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT,
+  Kind.VAR, Kind.FLOAT, Kind.DECL_TAG, Kind.TYPE_TAG,
+]);
 
 /** A finding, kept as data until it is reported (messages are only built for the one thrown). */
 interface Finding {
@@ -56,19 +101,37 @@ interface Finding {
   msg: () => string;
 }
 
+function isModifier(kind: number): boolean {
+  return kind === Kind.TYPEDEF || kind === Kind.VOLATILE || kind === Kind.CONST || kind === Kind.RESTRICT
+    || kind === Kind.TYPE_TAG;
+}
+
 /**
- * Validate the own types of `btf` as the kernel would: names valid for
- * their kind, type ids and string offsets in range, no vlen where none is
- * allowed, struct members inside the struct, and no loop that does not go
- * through a pointer. Throws ModbtfError (code E_BTF_INVALID, E_BTF_TYPE_ID
- * or E_BTF_STRING) naming the first offending type.
+ * Validate the own types of `btf` as the Linux kernel does before it accepts
+ * a module's BTF (btf_parse_module() in kernel/bpf/btf.c), no stricter and no
+ * looser, plus the one thing modbtf needs to work on it:
  *
- * One pass over the records checks references and per-type rules and
- * records the by-value edges; one depth-first walk over those edges then
- * finds loops and resolves sizes in post-order, checking each struct's
- * members as it completes. Findings are reported in the order the checks are
- * documented: an out-of-range reference anywhere first, then the first type
- * breaking a per-type rule, then a loop, then the first struct with a bad member.
+ * - every type id and string offset in range (the kernel checks string
+ *   offsets, but type ids only against the largest possible id; modbtf
+ *   follows every reference, so a dangling one is refused);
+ * - each record as btf_check_meta() and its kind's `*_check_meta()` check it:
+ *   names as each kind wants them (identifier, section name, non-empty tag,
+ *   anonymous, or not checked at all for INT and FLOAT), kind_flag only
+ *   where the kind gives it a meaning, vlen 0 where the kind has no members,
+ *   INT bits and encoding, ENUM sizes 1/2/4/8, FLOAT sizes 2/4/8/12/16,
+ *   DATASEC entries, member offsets in order and inside the struct, union
+ *   members at 0, FUNC and VAR linkage;
+ * - modifier chains as btf_check_type_tags() checks them: TYPE_TAGs first, at
+ *   most 32 modifiers, so no loop of modifiers.
+ *
+ * The kernel does not resolve module BTF (the resolve pass of btf_check_all_types()
+ * runs for BPF programs' BTF only): loops through structs, member sizes,
+ * array element and index types are not checked for a module, and neither
+ * are they here.
+ *
+ * Throws ModbtfError (code E_BTF_INVALID, E_BTF_TYPE_ID or E_BTF_STRING)
+ * naming the first offending type: an out-of-range reference anywhere first,
+ * then the first type breaking a per-type rule, then a modifier chain.
  */
 export function validateBtf(btf: Btf): void {
   // Kinds modbtf does not know (2026 format): their fields cannot be checked.
@@ -82,20 +145,6 @@ export function validateBtf(btf: Btf): void {
   const strEnd = btf.strEnd;
   let refErr: Finding | null = null;
   let metaErr: Finding | null = null;
-  // By-value edges between own types, as compressed rows (index i = type start + i).
-  const edgeStart = new Uint32Array(n + 1);
-  let edges = new Uint32Array(Math.max(16, n * 2));
-  let ne = 0;
-  const edge = (to: number): void => {
-    if (to < start) return; // base types are the base's business (void included)
-    if (ne === edges.length) {
-      const g = new Uint32Array(edges.length * 2);
-      g.set(edges);
-      edges = g;
-    }
-    edges[ne++] = to;
-  };
-
   for (let i = 0; i < n; i++) {
     const id = start + i;
     const o = offs[i]!;
@@ -103,7 +152,6 @@ export function validateBtf(btf: Btf): void {
     const kind = infoKind(info);
     const vlen = infoVlen(info);
     const l = LAYOUT[kind]!;
-    edgeStart[i] = ne;
     // references: type ids, then string offsets, in record order
     const badId = firstAtLeast(dv, le, o, vlen, l, true, typeCount);
     if (badId >= 0) {
@@ -117,61 +165,43 @@ export function validateBtf(btf: Btf): void {
       refErr = { code: 'E_BTF_STRING', id, msg: () => `${kindName(kind)} has string offset ${v}, out of range (string section ends at ${strEnd})` };
       break;
     }
-    // by-value edges (not through PTR or FUNC/FUNC_PROTO)
-    switch (kind) {
-      case Kind.TYPEDEF: case Kind.VOLATILE: case Kind.CONST: case Kind.RESTRICT:
-      case Kind.TYPE_TAG: case Kind.VAR: case Kind.DECL_TAG:
-        edge(dv.getUint32(o + 8, le));
-        break;
-      case Kind.ARRAY:
-        edge(dv.getUint32(o + 12, le));
-        break;
-      case Kind.STRUCT: case Kind.UNION:
-        for (let j = 0, p = o + 16; j < vlen; j++, p += 12) edge(dv.getUint32(p, le));
-        break;
-      case Kind.DATASEC:
-        for (let j = 0, p = o + 12; j < vlen; j++, p += 12) edge(dv.getUint32(p, le));
-        break;
-      default:
-        break;
-    }
     if (!metaErr) metaErr = checkMeta(btf, id, o, info);
   }
-  edgeStart[n] = ne;
   if (refErr) throw report(btf, refErr);
   if (metaErr) throw report(btf, metaErr);
+  const tagErr = checkTypeTags(btf);
+  if (tagErr) throw report(btf, tagErr);
+}
 
-  // Depth-first over by-value edges: a back edge is a loop; sizes resolve in post-order.
-  const state = new Uint8Array(n); // 0 new, 1 on stack, 2 done
-  const size = new Float64Array(n);
-  const stackId = new Uint32Array(n);
-  const stackPos = new Uint32Array(n);
-  let memberErr: Finding | null = null;
-  for (let root = 0; root < n; root++) {
-    if (state[root]) continue;
-    let sp = 0;
-    stackId[0] = root; stackPos[0] = edgeStart[root]!; state[root] = 1;
-    while (sp >= 0) {
-      const top = stackId[sp]!;
-      if (stackPos[sp]! < edgeStart[top + 1]!) {
-        const next = edges[stackPos[sp]!++]! - start;
-        if (state[next] === 1) {
-          const to = next + start;
-          throw report(btf, { code: 'E_BTF_INVALID', id: to, msg: () => `loop through non-pointer types (back to [${to}] from [${top + start}])` });
-        }
-        if (state[next] === 2) continue;
-        sp++;
-        stackId[sp] = next; stackPos[sp] = edgeStart[next]!; state[next] = 1;
+/**
+ * btf_check_type_tags(): in a chain of modifiers, TYPE_TAGs come first, and a
+ * chain walked from a modifier holds at most 32 of them (which also ends a
+ * loop of modifiers). As in the kernel, a walk stops at a type already walked
+ * from (or a base type) once that type is checked.
+ */
+function checkTypeTags(btf: Btf): Finding | null {
+  const start = btf.startId;
+  let good = start - 1;
+  for (let i = start; i < btf.typeCount; i++) {
+    let k = btf.kind(i);
+    if (!isModifier(k)) continue;
+    let limit = 32;
+    let cur = i;
+    let inTags = k === Kind.TYPE_TAG;
+    while (isModifier(k)) {
+      if (!limit--) return invalid(i, 'more than 32 modifiers in a chain, or a loop of modifiers');
+      if (k === Kind.TYPE_TAG) {
+        if (!inTags) return invalid(i, `TYPE_TAG [${cur}] comes after another modifier (type tags must precede modifiers)`);
       } else {
-        state[top] = 2;
-        sp--;
-        const id = top + start;
-        size[top] = ownSize(btf, offs[top]!, size);
-        if (!memberErr || id < memberErr.id) memberErr = checkMembers(btf, id, offs[top]!, size) ?? memberErr;
+        inTags = false;
       }
+      if (cur <= good) break;
+      cur = btf.sizeOrType(cur);
+      k = cur === 0 ? 0 : btf.kind(cur);
     }
+    good = i;
   }
-  if (memberErr) throw report(btf, memberErr);
+  return null;
 }
 
 /**
@@ -205,9 +235,9 @@ function invalid(id: number, msg: string): Finding {
 
 /** The string at `off` checked against `rule` in place (no copy); null when it passes. */
 function nameProblem(btf: Btf, off: number, rule: NameRule, what: string): string | null {
-  if (rule === 'any') return null;
-  if (rule === 'none') return off !== 0 ? `${what} must be anonymous` : null;
-  if (off === 0) return rule === 'optional-ident' ? null : `${what} must have a name`;
+  if (rule === 'free') return null;
+  if (rule === 'anon') return off !== 0 ? `${what} must be anonymous` : null;
+  if (off === 0) return rule === 'opt-ident' ? null : `${what} must have a name`;
   let owner: Btf = btf;
   while (off < owner.startStrOff && owner.base) owner = owner.base;
   const s = owner.strings;
@@ -215,92 +245,114 @@ function nameProblem(btf: Btf, off: number, rule: NameRule, what: string): strin
   let end = begin;
   let ok = true;
   if (rule === 'section') {
-    for (; end < s.length && s[end] !== 0; end++) {
-      const c = s[end]!;
-      if (c < 0x20 || c > 0x7e) ok = false;
-    }
+    for (; end < s.length && s[end] !== 0; end++) if (!isPrint(s[end]!)) ok = false;
+  } else if (rule === 'nonempty') {
+    for (; end < s.length && s[end] !== 0; end++);
   } else {
     for (; end < s.length && s[end] !== 0; end++) if (ok && !identChar(s[end]!, end === begin)) ok = false;
   }
   const len = end - begin;
+  if (rule === 'nonempty') return len > 0 ? null : `${what} must not be empty`;
   if (ok && len > 0 && len < KSYM_NAME_LEN) return null;
+  if (len >= KSYM_NAME_LEN) return `${what} is ${len} bytes long (at most ${KSYM_NAME_LEN - 1})`;
   return `invalid ${what} '${Buffer.from(s.buffer, s.byteOffset + begin, len).toString('latin1')}'`;
 }
 
+const isPow2 = (v: number): boolean => v !== 0 && (v & (v - 1)) === 0;
+
+/** The kernel's btf_check_meta() and the kind's *_check_meta() on one record. */
 function checkMeta(btf: Btf, id: number, o: number, info: number): Finding | null {
   const kind = infoKind(info);
   const vlen = infoVlen(info);
-  const u32 = (p: number): number => btf.dv.getUint32(p, btf.littleEndian);
-  let why = nameProblem(btf, u32(o), kind === Kind.INT || kind === Kind.FLOAT ? 'any' : nameRule(kind), 'name');
+  const kflag = infoKflag(info);
+  const dv = btf.dv;
+  const le = btf.littleEndian;
+  const u32 = (p: number): number => dv.getUint32(p, le);
+  const at8 = u32(o + 8);
+  let why = nameProblem(btf, u32(o), NAME_RULE[kind]!, 'name');
   if (why) return invalid(id, why);
+  if (VLEN_ZERO[kind] && vlen !== 0) return invalid(id, `vlen ${vlen} must be 0`);
+  if (kflag && KFLAG_REFUSED[kind]) return invalid(id, 'kind_flag must be 0');
   switch (kind) {
-    case Kind.INT: case Kind.PTR: case Kind.ARRAY: case Kind.TYPEDEF: case Kind.VOLATILE:
-    case Kind.CONST: case Kind.RESTRICT: case Kind.FUNC: case Kind.VAR: case Kind.FLOAT:
-    case Kind.DECL_TAG: case Kind.TYPE_TAG: case Kind.FWD:
-      if (vlen !== 0) return invalid(id, `vlen ${vlen} must be 0`);
+    case Kind.INT: {
+      const data = u32(o + 12);
+      if (data & 0xf0000000) return invalid(id, `invalid int data 0x${data.toString(16)} (bits 28-31 must be 0)`);
+      const bits = data & 0xff;
+      const offset = (data >>> 16) & 0xff;
+      if (bits + offset > 128) return invalid(id, `nr_bits ${bits} at bits_offset ${offset} exceeds 128 bits`);
+      if (Math.ceil((bits + offset) / 8) > at8) return invalid(id, `nr_bits ${bits} at bits_offset ${offset} does not fit size ${at8}`);
+      const enc = (data >>> 24) & 0x0f;
+      if (enc !== 0 && enc !== INT_SIGNED && enc !== INT_CHAR && enc !== INT_BOOL) return invalid(id, `unsupported encoding ${enc} (one of signed, char, bool or none)`);
       break;
-    case Kind.STRUCT: case Kind.UNION:
+    }
+    case Kind.FWD:
+      if (at8 !== 0) return invalid(id, `type ${at8} must be 0`);
+      break;
+    case Kind.ARRAY:
+      if (at8 !== 0) return invalid(id, `size ${at8} must be 0`);
+      if (u32(o + 12) === 0) return invalid(id, 'element type must not be void');
+      if (u32(o + 16) === 0) return invalid(id, 'index type must not be void');
+      break;
+    case Kind.STRUCT: case Kind.UNION: {
+      let last = 0;
       for (let i = 0, p = o + 12; i < vlen; i++, p += 12) {
-        if ((why = nameProblem(btf, u32(p), 'optional-ident', `member #${i} name`))) return invalid(id, why);
+        if ((why = nameProblem(btf, u32(p), 'opt-ident', `member #${i} name`))) return invalid(id, why);
+        if (u32(p + 4) === 0) return invalid(id, `member #${i} has type void`);
+        const raw = u32(p + 8);
+        const off = kflag ? raw & 0xffffff : raw;
+        if (kind === Kind.UNION && off !== 0) return invalid(id, `member #${i} at bit offset ${off}: union members are at offset 0`);
+        if (last > off) return invalid(id, `member #${i} at bit offset ${off} comes before the previous member's ${last}`);
+        if (Math.ceil(off / 8) > at8) return invalid(id, `member #${i} at bit offset ${off} is past the ${at8}-byte size`);
+        last = off;
       }
       break;
+    }
     case Kind.ENUM: case Kind.ENUM64: {
+      if (at8 > 8 || !isPow2(at8)) return invalid(id, `size ${at8} is not 1, 2, 4 or 8`);
       const step = kind === Kind.ENUM ? 8 : 12;
       for (let i = 0, p = o + 12; i < vlen; i++, p += step) {
         if ((why = nameProblem(btf, u32(p), 'ident', `enumerator #${i} name`))) return invalid(id, why);
       }
       break;
     }
-    case Kind.FUNC_PROTO:
-      for (let i = 0, p = o + 12; i < vlen; i++, p += 8) {
-        const nameOff = u32(p);
-        const type = u32(p + 4);
-        if (type === 0 && i !== vlen - 1) return invalid(id, `parameter #${i} has type void before the last one`);
-        if (type === 0 && nameOff !== 0) return invalid(id, 'vararg parameter must be anonymous');
-        if ((why = nameProblem(btf, nameOff, 'optional-ident', `parameter #${i} name`))) return invalid(id, why);
+    case Kind.FUNC:
+      if (vlen > 1) return invalid(id, `linkage ${vlen} is neither static (0) nor global (1)`);
+      break;
+    case Kind.VAR: {
+      if (at8 === 0) return invalid(id, 'type must not be void');
+      const linkage = u32(o + 12);
+      if (linkage > 1) return invalid(id, `linkage ${linkage} is neither static (0) nor global (1)`);
+      break;
+    }
+    case Kind.DATASEC: {
+      if (at8 === 0) return invalid(id, 'size must not be 0');
+      let lastEnd = 0;
+      let sum = 0;
+      for (let i = 0, p = o + 12; i < vlen; i++, p += 12) {
+        const off = u32(p + 4);
+        const sz = u32(p + 8);
+        if (u32(p) === 0) return invalid(id, `entry #${i} has type void`);
+        if (off < lastEnd || off >= at8) return invalid(id, `entry #${i} at offset ${off} overlaps the previous one or is past the ${at8}-byte size`);
+        if (sz === 0 || sz > at8) return invalid(id, `entry #${i} has size ${sz} (1 to ${at8})`);
+        lastEnd = off + sz;
+        if (lastEnd > at8) return invalid(id, `entry #${i} ends at ${lastEnd}, past the ${at8}-byte size`);
+        sum += sz;
       }
+      if (sum > at8) return invalid(id, `entries add up to ${sum} bytes, more than the ${at8}-byte size`);
       break;
-    default:
+    }
+    case Kind.FLOAT:
+      if (at8 !== 2 && at8 !== 4 && at8 !== 8 && at8 !== 12 && at8 !== 16) return invalid(id, `size ${at8} is not 2, 4, 8, 12 or 16`);
       break;
-  }
-  if (kind === Kind.INT) {
-    const size = u32(o + 8);
-    const data = u32(o + 12);
-    const bits = data & 0xff;
-    const offset = (data >>> 16) & 0xff;
-    if (size > 16 || (size & (size - 1)) !== 0 || size === 0) return invalid(id, `invalid int size ${size}`);
-    if (bits > 128 || bits + offset > size * 8) return invalid(id, `nr_bits ${bits} at bits_offset ${offset} does not fit size ${size}`);
-  }
-  if (kind === Kind.FLOAT) {
-    const size = u32(o + 8);
-    if (size !== 2 && size !== 4 && size !== 8 && size !== 12 && size !== 16) return invalid(id, `invalid float size ${size}`);
-  }
-  return null;
-}
-
-/**
- * Size of the own type whose record is at `o`, as typeSize() resolves it, from the sizes of its
- * by-value successors (own ones already in `sizes`, indexed from startId).
- */
-function ownSize(btf: Btf, o: number, sizes: Float64Array): number {
-  const info = btf.dv.getUint32(o + 4, btf.littleEndian);
-  const at8 = btf.dv.getUint32(o + 8, btf.littleEndian);
-  const sizeOf = (t: number): number => (t >= btf.startId ? sizes[t - btf.startId]! : typeSize(btf, t));
-  switch (infoKind(info)) {
-    case Kind.INT: case Kind.STRUCT: case Kind.UNION: case Kind.ENUM: case Kind.ENUM64:
-    case Kind.FLOAT: case Kind.DATASEC:
-      return at8;
-    case Kind.PTR:
-      return PTR_SIZE;
-    case Kind.TYPEDEF: case Kind.VOLATILE: case Kind.CONST: case Kind.RESTRICT: case Kind.TYPE_TAG:
-      return sizeOf(at8);
-    case Kind.ARRAY: {
-      const elem = sizeOf(btf.dv.getUint32(o + 12, btf.littleEndian));
-      return elem < 0 ? -1 : btf.dv.getUint32(o + 20, btf.littleEndian) * elem;
+    case Kind.DECL_TAG: {
+      const idx = u32(o + 12) | 0;
+      if (idx < -1) return invalid(id, `component_idx ${idx} is below -1`);
+      break;
     }
     default:
-      return -1;
+      break;
   }
+  return null;
 }
 
 /** Byte size of a type as the kernel resolves it; -1 for types with no size (void, fwd, func). */
@@ -333,29 +385,3 @@ export function typeSize(btf: Btf, id: number): number {
   return -1;
 }
 
-function checkMembers(btf: Btf, id: number, o: number, sizes: Float64Array): Finding | null {
-  const dv = btf.dv;
-  const le = btf.littleEndian;
-  const info = dv.getUint32(o + 4, le);
-  const kind = infoKind(info);
-  if (kind !== Kind.STRUCT && kind !== Kind.UNION) return null;
-  const size = dv.getUint32(o + 8, le);
-  const kflag = infoKflag(info);
-  const vlen = infoVlen(info);
-  for (let i = 0; i < vlen; i++) {
-    const p = o + 12 + i * 12;
-    const type = dv.getUint32(p + 4, le);
-    const raw = dv.getUint32(p + 8, le);
-    const bitOff = kflag ? raw & 0xffffff : raw;
-    const bitSize = kflag ? raw >>> 24 : 0;
-    const msize = type >= btf.startId ? sizes[type - btf.startId]! : typeSize(btf, type);
-    if (msize < 0) {
-      // A flexible array of an incomplete element is still rejected; void/fwd/func members always are.
-      return invalid(id, `member #${i} has type [${type}] ${type ? kindName(btf.kind(type)) : 'void'} with no size`);
-    }
-    const end = bitSize ? bitOff + bitSize : bitOff + msize * 8;
-    if (!bitSize && bitOff % 8 !== 0) return invalid(id, `member #${i} at bit offset ${bitOff} is not byte aligned`);
-    if (end > size * 8) return invalid(id, `member #${i} ends at bit ${end}, past the ${size}-byte size`);
-  }
-  return null;
-}

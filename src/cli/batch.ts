@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ModbtfError } from '../errors.js';
 import { defaultMaxInputSize } from '../module/limits.js';
+import { workerExecArgv } from '../workers.js';
 import { distillOne, mapOne, reconcileOne, type DistillCliOptions, type MapCliOptions, type ReconcileCliOptions } from './commands.js';
 import { signatureDroppedLine, type Output } from './common.js';
 import { Progress } from './progress.js';
@@ -150,9 +151,7 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
   } else {
     let next = 0;
     await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
-      // Node options meant for the main script (e.g. --input-type with -e) do not apply to workers.
-      const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval'));
-      const w = new Worker(workerUrl, { workerData: { kind, opts, maxInputSize: defaultMaxInputSize() }, execArgv });
+      const w = new Worker(workerUrl, { workerData: { kind, opts, maxInputSize: defaultMaxInputSize() }, execArgv: workerExecArgv() });
       let busy = 0;
       const feed = (): void => {
         if (next >= files.length) {

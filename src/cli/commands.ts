@@ -20,7 +20,7 @@ import { editElfPieces, type ElfPieces } from '../elf/index.js';
 import { ElfFile } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
 import { BOOT_IMAGE_PROBE_LEN, bootImageFormat, openInput, writeFileAtomic, type InputFile } from '../module/index.js';
-import { checkModule, distilledParts, reconcileModule } from '../reconcile/module.js';
+import { checkModule, distilledParts, reconcileModule, verdictsDiffer } from '../reconcile/module.js';
 import { relocate } from '../reconcile/relocate.js';
 import {
   STDOUT, describeError, finishModule, jsonFailure, jsonSuccess, openModule, outputPath, signatureDroppedLine,
@@ -176,6 +176,8 @@ export interface InspectInfo {
   signed: boolean;
   state: BtfState;
   kernelRelease: string | null;
+  /** Byte order of the BTF shown (null when there is none). */
+  byteOrder: 'little-endian' | 'big-endian' | null;
   sections: SectionInfo[];
 }
 
@@ -184,7 +186,7 @@ const ET_REL = 1;
 const ET_EXEC = 2;
 const FUNC_KIND = 12;
 
-function kindCounts(raw: Uint8Array, where: { file: string; section?: string }): { types: number; kinds: Record<string, number>; layout?: SectionInfo['layout']; kernel: boolean } {
+function kindCounts(raw: Uint8Array, where: { file: string; section?: string }): { types: number; kinds: Record<string, number>; layout?: SectionInfo['layout']; kernel: boolean; le: boolean } {
   const btf = Btf.parse(raw, { detached: true, ...where });
   const kinds: Record<string, number> = {};
   for (let id = btf.startId; id < btf.typeCount; id++) {
@@ -194,7 +196,7 @@ function kindCounts(raw: Uint8Array, where: { file: string; section?: string }):
   const layout = btf.layout
     ? { hdr_len: btf.header.hdrLen, kinds: btf.layoutEntries().map((e) => ({ info_sz: e.infoSz, elem_sz: e.elemSz, flags: e.flags })) }
     : undefined;
-  return { types: btf.nrTypes, kinds, ...(layout ? { layout } : {}), kernel: isKernelBtf(btf) };
+  return { types: btf.nrTypes, kinds, ...(layout ? { layout } : {}), kernel: isKernelBtf(btf), le: btf.littleEndian };
 }
 
 /**
@@ -234,20 +236,22 @@ export function inspectInput(input: InputFile, opts: { bootImage?: boolean } = {
   const file = input.path;
   if (input.kind === 'btf') {
     const raw = input.btf!;
-    const { kernel, ...counts } = kindCounts(raw, { file });
+    const { kernel, le, ...counts } = kindCounts(raw, { file });
     return {
       file, kind: opts.bootImage ? 'boot-image' : kernel ? 'kernel-btf' : 'btf', format: 'btf', compression: input.compression, signed: false,
-      state: isStandalone(raw) ? 'standalone' : 'split', kernelRelease: null,
+      state: isStandalone(raw) ? 'standalone' : 'split', kernelRelease: null, byteOrder: byteOrder(le),
       sections: [{ name: '(raw BTF)', size: raw.length, ...counts }],
     };
   }
   const elf = input.elf!;
   const has = (n: string): boolean => elf.section(n) !== undefined;
   const sections: SectionInfo[] = [];
+  let le: boolean | null = null;
   for (const name of [SEC_BTF, SEC_BASE_NATIVE, SEC_BASE_MINIMAL, SEC_SPLIT_MINIMAL]) {
     const sec = elf.section(name);
     if (!sec) continue;
-    const { kernel: _k, ...counts } = kindCounts(elf.data(sec), { file, section: name });
+    const { kernel: _k, le: secLe, ...counts } = kindCounts(elf.data(sec), { file, section: name });
+    le ??= secLe;
     sections.push({ name, size: sec.size, ...counts });
   }
   for (const name of [BTF_IDS_SECTION, SEC_BTF_IDS_MINIMAL]) {
@@ -272,9 +276,12 @@ export function inspectInput(input: InputFile, opts: { bootImage?: boolean } = {
   return {
     file, kind, format: 'elf', compression: input.compression, signed: input.signature !== null, state,
     kernelRelease: modinfo && kind === 'module' ? moduleKernelRelease(parseModinfo(elf.data(modinfo))) : null,
+    byteOrder: le === null ? null : byteOrder(le),
     sections,
   };
 }
+
+const byteOrder = (le: boolean): 'little-endian' | 'big-endian' => (le ? 'little-endian' : 'big-endian');
 
 const STATE_TEXT: Record<BtfState, string> = {
   none: 'no BTF',
@@ -313,7 +320,7 @@ export function formatInspect(info: InspectInfo, elfType?: number): string[] {
   if (info.kind === 'module') attrs.push(info.signed ? 'signed' : 'unsigned');
   if (info.kernelRelease) attrs.push(`built for ${info.kernelRelease}`);
   lines.push(`${info.file}: ${attrs.join(', ')}`);
-  lines.push(`  BTF: ${btfText(info)}`);
+  lines.push(`  BTF: ${btfText(info)}${info.byteOrder ? `, ${info.byteOrder}` : ''}`);
   for (const s of info.sections) {
     let detail = '';
     if (s.types !== undefined) {
@@ -422,6 +429,7 @@ export async function distillOne(f: string, o: DistillCliOptions, io: Output): P
     }
     const w = await writeOutput(input, r.pieces, f, o, io);
     const rep = r.report;
+    if (rep.section === SEC_BASE_NATIVE && rep.baseFwds.length) io.err(`modbtf: ${f}: ${fwdWarning(rep.baseFwds)}`);
     if (o.json) {
       const { file: _file, ...facts } = rep;
       io.out(jsonSuccess(f, { status: 'distilled', kernel: basePath, ...facts, ...writeFacts(w) }));
@@ -432,10 +440,24 @@ export async function distillOne(f: string, o: DistillCliOptions, io: Output): P
   });
 }
 
+/**
+ * The warning for a `.BTF.base` holding FWD types: the kernel relocates it at
+ * load with libbpf's rule, which reads the target's kind_flag (bitfield
+ * encoding) as the FWD's flavour.
+ */
+export function fwdWarning(fwds: { name: string; flavour: string }[]): string {
+  const list = fwds.map((x) => `FWD '${x.name}' (${x.flavour})`).join(', ');
+  return `warning: ${SEC_BASE_NATIVE} holds ${list}: the kernel's own relocation at load matches a FWD by the target's kind_flag, `
+    + 'not by its struct/union flavour, and refuses it on a kernel that defines the struct with bitfields (or the union without); '
+    + '`modbtf check` names those kernels, `modbtf reconcile` maps it';
+}
+
 // ---------------------------------------------------------------- map
 
 export interface MapCliOptions extends OutputOptions {
   base: string;
+  /** Keep the module's FUNC records the kernel has too (see MapOptions). */
+  keepModuleFuncs?: boolean;
   json: boolean;
   sign?: SignOptions;
 }
@@ -450,14 +472,18 @@ export async function mapOne(f: string, o: MapCliOptions, io: Output): Promise<n
     if (!isStandalone(elf.data(sec))) {
       throw new ModbtfError('E_MAP', '.BTF is not standalone BTF (it is split already): nothing to map', { file: f, section: SEC_BTF });
     }
-    const m = mapModuleOnto(elf, base, f);
+    const keep = o.keepModuleFuncs === true;
+    const m = mapModuleOnto(elf, base, f, { keepModuleFuncs: keep });
     const bytes = m.split.toBytes();
     const replace = new Map<string, Uint8Array>([[SEC_BTF, bytes]]);
     if (m.ids) replace.set('.BTF_ids', m.ids);
     const w = await writeOutput(input, editElfPieces(elf, { replace }), f, o, io);
     const st = m.mappedStandalone!;
-    if (o.json) io.out(jsonSuccess(f, { status: 'mapped', kernel: o.base, btfBefore: sec.size, btfAfter: bytes.length, mapped: st.mapped, kept: st.kept, ...writeFacts(w) }));
-    else w.say(`${f}: mapped onto ${o.base}: ${st.mapped} types are the kernel's, ${st.kept} kept as split BTF (${prettyBytes(sec.size)} -> ${prettyBytes(bytes.length)})${w.elsewhere}`);
+    const funcs = keep ? { moduleFuncsKept: m.funcsKept ?? 0 } : {};
+    const nf = m.funcsKept ?? 0;
+    const funcsSaid = keep ? `; --keep-module-funcs: ${nf} function${nf === 1 ? '' : 's'} the kernel also has kept as the module's own` : '';
+    if (o.json) io.out(jsonSuccess(f, { status: 'mapped', kernel: o.base, btfBefore: sec.size, btfAfter: bytes.length, mapped: st.mapped, kept: st.kept, ...funcs, ...writeFacts(w) }));
+    else w.say(`${f}: mapped onto ${o.base}: ${st.mapped} types are the kernel's, ${st.kept} kept as split BTF (${prettyBytes(sec.size)} -> ${prettyBytes(bytes.length)})${funcsSaid}${w.elsewhere}`);
     return EXIT_OK;
   });
 }
@@ -502,19 +528,37 @@ export async function reconcileOne(f: string, o: ReconcileCliOptions, io: Output
 
 // ---------------------------------------------------------------- check
 
+interface CheckCell {
+  kernel: string;
+  status: string;
+  problems: string[];
+  /** The kernel's own relocation of the distilled base at load (libbpf's rules). */
+  kernelRelocation?: { status: string; problems: string[] };
+}
+
+interface CheckRow {
+  file: string;
+  baseSection?: string;
+  cells: CheckCell[];
+}
+
 export async function cmdCheck(o: { files: string[]; kernels: string[]; json: boolean }, io: Output): Promise<number> {
   const targets: Btf[] = [];
   for (const k of o.kernels) targets.push(await loadBaseBtf(k));
   let rc = EXIT_OK;
-  const rows: { file: string; cells: { kernel: string; status: string; problems: string[] }[] }[] = [];
+  const rows: CheckRow[] = [];
   for (const f of o.files) {
-    const cells: { kernel: string; status: string; problems: string[] }[] = [];
+    const cells: CheckCell[] = [];
+    let baseSection: string | undefined;
     try {
       const { elf } = await openModule(f);
       targets.forEach((t, i) => {
         const c = checkModule(elf, t, { file: f });
         if (c.status === 'fail') rc = EXIT_FAIL;
-        cells.push({ kernel: o.kernels[i]!, status: c.status, problems: c.lines });
+        baseSection = c.baseSection;
+        const cell: CheckCell = { kernel: o.kernels[i]!, status: c.status, problems: c.lines };
+        if (c.kernelRelocation) cell.kernelRelocation = { status: c.kernelRelocation.status, problems: c.kernelRelocation.lines };
+        cells.push(cell);
       });
     } catch (e) {
       rc = EXIT_FAIL;
@@ -523,13 +567,14 @@ export async function cmdCheck(o: { files: string[]; kernels: string[]; json: bo
       if (o.json) io.out(jsonFailure(f, e));
       continue;
     }
-    rows.push({ file: f, cells });
+    rows.push({ file: f, baseSection, cells });
     if (o.json) {
       const failed = cells.filter((c) => c.status === 'fail').length;
-      if (!failed) io.out(jsonSuccess(f, { results: cells }));
+      const extra = baseSection ? { baseSection } : {};
+      if (!failed) io.out(jsonSuccess(f, { ...extra, results: cells }));
       else {
         const error = { code: 'E_RELOCATE', message: `cannot be reconciled onto ${failed} of ${cells.length} kernel${cells.length > 1 ? 's' : ''}` };
-        io.out(JSON.stringify({ file: f, ok: false, error, results: cells }));
+        io.out(JSON.stringify({ file: f, ok: false, error, ...extra, results: cells }));
       }
     }
   }
@@ -537,23 +582,49 @@ export async function cmdCheck(o: { files: string[]; kernels: string[]; json: bo
   return rc;
 }
 
-function formatMatrix(rows: { file: string; cells: { kernel: string; status: string; problems: string[] }[] }[], kernels: string[]): string[] {
+/** The kernel's verdict on a cell when it says something reconcile's does not. */
+function kernelDiffers(c: CheckCell): { status: string; problems: string[] } | null {
+  const k = c.kernelRelocation;
+  if (!k) return null;
+  return verdictsDiffer({ status: c.status, lines: c.problems }, { status: k.status, lines: k.problems }) ? k : null;
+}
+
+const cellText = (status: string, problems: string[]): string =>
+  status === 'fail' ? `FAIL (${problems.length})` : status === 'not-distilled' ? 'not distilled' : status;
+
+function formatMatrix(rows: CheckRow[], kernels: string[]): string[] {
   const lines: string[] = [];
   const w = Math.max(6, ...rows.map((r) => r.file.length));
   const cw = kernels.map((k) => Math.max(k.length, 13));
   lines.push(['module'.padEnd(w), ...kernels.map((k, i) => k.padEnd(cw[i]!))].join('  ').trimEnd());
   for (const r of rows) {
     const cells = r.cells.map((c, i) => {
-      const s = c.status === 'fail' ? `FAIL (${c.problems.length})` : c.status === 'not-distilled' ? 'not distilled' : c.status;
+      const k = kernelDiffers(c);
+      const s = cellText(c.status, c.problems) + (k ? `, at load ${cellText(k.status, k.problems)}` : '');
       return s.padEnd(cw[i]!);
     });
     lines.push([r.file.padEnd(w), ...cells].join('  ').trimEnd());
   }
-  const details = rows.flatMap((r) => r.cells.filter((c) => c.problems.length).map((c) => ({ r, c })));
-  if (details.length) lines.push('');
-  for (const { r, c } of details) {
-    lines.push(`${r.file} on ${c.kernel}:`);
-    for (const p of c.problems) lines.push(`  ${p}`);
+  const details: string[] = [];
+  for (const r of rows) {
+    for (const c of r.cells) {
+      const k = kernelDiffers(c);
+      if (c.problems.length) {
+        details.push(k ? `${r.file} on ${c.kernel}, modbtf reconcile:` : `${r.file} on ${c.kernel}:`);
+        for (const p of c.problems) details.push(`  ${p}`);
+      }
+      if (k) {
+        // Only where the kernel's verdict differs: what it refuses besides, and what it maps that reconcile refuses.
+        const where = r.baseSection === SEC_BASE_NATIVE ? `of ${SEC_BASE_NATIVE} at load` : `at load (were the distilled base in ${SEC_BASE_NATIVE})`;
+        const mine = new Set(c.problems);
+        const theirs = new Set(k.problems);
+        const also = c.problems.length ? ', besides the above' : '';
+        details.push(`${r.file} on ${c.kernel}, the kernel's own relocation ${where}: ${cellText(k.status, k.problems)}${also}`);
+        for (const p of k.problems) if (!mine.has(p)) details.push(`  ${p}`);
+        for (const p of c.problems) if (!theirs.has(p)) details.push(`  ${p} (the kernel's relocation maps it)`);
+      }
+    }
   }
+  if (details.length) lines.push('', ...details);
   return lines;
 }

@@ -122,12 +122,13 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'turn standalone module BTF (pahole -J without a base) into split BTF on vmlinux',
     options: [
       kernelOption('base', { required: true, describe: 'vmlinux (ELF, raw BTF or vmlinuz) to map onto' }),
+      { name: 'keep-module-funcs', type: 'boolean', default: false, describe: 'keep the module\'s functions the kernel has too (same name, linkage and prototype), which pahole folds into the kernel\'s: each keeps a BTF id in the module (to attach to it)' },
       ...OUTPUT_OPTIONS,
     ],
     example: { command: '$0 map --base /sys/kernel/btf/vmlinux mymod.ko', describe: 'replace mymod.ko\'s standalone BTF by split BTF on the running kernel' },
     exits: EXITS_WRITE,
     check: checkOutput,
-    run: (p, io) => batch('map', p, { base: str(p.opts.base)!, ...outputOpts(p.opts) }, io),
+    run: (p, io) => batch('map', p, { base: str(p.opts.base)!, keepModuleFuncs: bool(p.opts['keep-module-funcs']), ...outputOpts(p.opts) }, io),
   },
   {
     name: 'check',

@@ -12,7 +12,7 @@ import { ElfFile, withElf, editElfPieces, type ElfEdits, type ElfPieces } from '
 import { ModbtfError } from '../errors.js';
 import { relocateSplit } from '../reconcile/module.js';
 import { distill, goesToBase } from './distill.js';
-import { mapOntoBase } from '../map/map.js';
+import { mapOntoBase, type MapOptions } from '../map/map.js';
 
 export interface DistillModuleOptions {
   /** Name of the section the distilled base goes in (default `.BTF.base_minimal`). */
@@ -36,6 +36,8 @@ export interface DistillReport {
   baseTypes: number;
   /** Distilled-base types by kind name. */
   baseKinds: Record<string, number>;
+  /** The distilled base's FWD types (the kernel's own relocation of `.BTF.base` may refuse them). */
+  baseFwds: { id: number; name: string; flavour: 'struct' | 'union' }[];
   /** `.BTF_ids` slots rewritten (non-zero ids), and how many changed value. */
   btfIdsSlots: number;
   btfIdsChanged: number;
@@ -61,14 +63,16 @@ interface SplitOnBase {
   redone: boolean;
   /** Set when the module had standalone BTF that was mapped onto the base first. */
   mappedStandalone?: { mapped: number; kept: number };
+  /** Module functions the kernel has too, kept by `keepModuleFuncs`. */
+  funcsKept?: number;
 }
 
 /** Split BTF on `base` for a module's standalone `.BTF`, mapped by type-graph equivalence. */
-export function mapModuleOnto(elf: ElfFile, base: Btf, file?: string): SplitOnBase {
+export function mapModuleOnto(elf: ElfFile, base: Btf, file?: string, opts: MapOptions = {}): SplitOnBase {
   const sec = elf.section(SEC_BTF)!;
   const standalone = Btf.parse(elf.data(sec), { file, section: SEC_BTF });
   validateBtf(standalone);
-  const m = mapOntoBase(standalone, base);
+  const m = mapOntoBase(standalone, base, opts);
   const idsSec = elf.section(SEC_BTF_IDS);
   let ids: Uint8Array | null = null;
   if (idsSec) {
@@ -76,7 +80,7 @@ export function mapModuleOnto(elf: ElfFile, base: Btf, file?: string): SplitOnBa
     const layout = btfIdsLayout(raw, idsSec.index, elf.symbols(), elf.littleEndian, { file });
     ids = remapBtfIds(raw, layout, m.idMap, elf.littleEndian, { file }).bytes;
   }
-  return { split: m.split, ids, redone: false, mappedStandalone: { mapped: m.mapped, kept: m.kept } };
+  return { split: m.split, ids, redone: false, mappedStandalone: { mapped: m.mapped, kept: m.kept }, funcsKept: m.funcsKept };
 }
 
 function splitOnBase(elf: ElfFile, base: Btf, opts: DistillModuleOptions): SplitOnBase {
@@ -175,14 +179,17 @@ export function distillModule(elf: ElfFile, base: Btf, opts: DistillModuleOption
   const edits: ElfEdits = { replace, add, remove };
 
   const baseKinds: Record<string, number> = {};
+  const baseFwds: DistillReport['baseFwds'] = [];
   for (let id = 1; id < r.base.typeCount; id++) {
-    const k = kindName(r.base.kind(id));
+    const kind = r.base.kind(id);
+    const k = kindName(kind);
     baseKinds[k] = (baseKinds[k] ?? 0) + 1;
+    if (kind === Kind.FWD) baseFwds.push({ id, name: r.base.name(id), flavour: r.base.kflag(id) ? 'union' : 'struct' });
   }
   return withElf(editElfPieces(elf, edits), {
     report: {
       file, section, btfBefore, btfAfter: splitBytes.length, baseSize: baseBytes.length,
-      moduleTypes, splitTypes: r.split.nrTypes, baseTypes: r.base.nrTypes, baseKinds,
+      moduleTypes, splitTypes: r.split.nrTypes, baseTypes: r.base.nrTypes, baseKinds, baseFwds,
       btfIdsSlots, btfIdsChanged, redone, mappedStandalone,
     },
   });

@@ -5,7 +5,10 @@
  * pointers) handled by a hypothetical mapping that is confirmed as a whole or
  * dropped. Candidates come from hashes of each type's own shape (for
  * reference types, of the mapped ids they refer to), so a module maps in one
- * pass over its types.
+ * pass over its types. Forward declarations are resolved before the types
+ * that refer to them are decided, and functions and declaration tags fold as
+ * deduplication folds them, so a standalone module maps to what
+ * `pahole -J --btf_base` gives.
  */
 import { Btf } from '../btf/btf.js';
 import { BtfBuilder } from '../btf/builder.js';
@@ -28,12 +31,24 @@ function mixStr(h: number, btf: Btf, off: number): number {
   return Math.imul(h ^ 0xff, 0x01000193);
 }
 
+/** What deduplication folds into the kernel's types besides the types themselves. */
+interface Fold {
+  /** FUNC records with the name, linkage and prototype of a kernel FUNC. */
+  funcs: boolean;
+  /** DECL_TAG records with the name, component and target of a kernel DECL_TAG. */
+  declTags: boolean;
+}
+
 /**
- * Kinds that belong to the module and are never mapped onto the kernel: its
- * functions (kfunc sets in .BTF_ids name them), variables, sections, tags.
+ * Kinds that belong to the module and are never mapped onto the kernel:
+ * variables and sections (deduplication never folds them), and functions and
+ * declaration tags unless `fold` says they fold.
  */
-function ownKind(kind: number): boolean {
-  return kind === Kind.VAR || kind === Kind.DATASEC || kind === Kind.DECL_TAG || kind === Kind.FUNC;
+function ownKind(kind: number, fold: Fold): boolean {
+  if (kind === Kind.VAR || kind === Kind.DATASEC) return true;
+  if (kind === Kind.FUNC) return !fold.funcs;
+  if (kind === Kind.DECL_TAG) return !fold.declTags;
+  return false;
 }
 
 /** Kinds whose identity does not go through their referenced types' identities (composites, leaves). */
@@ -66,7 +81,7 @@ function shapeHash(btf: Btf, id: number, ref: (id: number) => number): number | 
     h = mix(h, owner.u32(o + 8));
   }
   switch (kind) {
-    case Kind.INT:
+    case Kind.INT: case Kind.DECL_TAG:
       return mix(h, owner.u32(o + 12));
     case Kind.ARRAY: {
       const e = ref(owner.u32(o + 12));
@@ -147,7 +162,7 @@ function identical(btf: Btf, x: number, y: number): boolean {
  * mappings already made. On success the pairs assumed on the way are added to
  * `mapped` (they are all equivalent); on failure nothing changes.
  */
-function equivalent(src: Btf, dst: Btf, s: number, t: number, mapped: Int32Array, owners: Int32Array): boolean {
+function equivalent(src: Btf, dst: Btf, s: number, t: number, mapped: Int32Array, owners: Int32Array, fold: Fold): boolean {
   const hypot = new Map<number, number>();
   /** Target id -> source id assumed onto it in this hypothesis (one each, forward declarations aside). */
   const hypotOwner = new Map<number, number>();
@@ -178,10 +193,10 @@ function equivalent(src: Btf, dst: Btf, s: number, t: number, mapped: Int32Array
       hypot.set(a, b);
       continue;
     }
-    if ((ak === Kind.ENUM || ak === Kind.ENUM64) && src.vlen(a) === 0 && (bk === Kind.ENUM || bk === Kind.ENUM64)) {
-      // A forward-declared enum (no values) is the enum of that name and size.
-      if (src.sizeOrType(a) !== dst.sizeOrType(b)) return false;
-      hypot.set(a, b);
+    if ((ak === Kind.ENUM || ak === Kind.ENUM64) && (bk === Kind.ENUM || bk === Kind.ENUM64) && (src.vlen(a) === 0 || dst.vlen(b) === 0)) {
+      // An enum declared without values is any enum or enum64 of that name, whatever its size. A
+      // module's forward declaration becomes the kernel's enum; a module's full enum stays its own.
+      if (src.vlen(a) === 0) hypot.set(a, b);
       continue;
     }
     if (ak !== bk || src.info(a) !== dst.info(b)) return false;
@@ -192,7 +207,7 @@ function equivalent(src: Btf, dst: Btf, s: number, t: number, mapped: Int32Array
     const hOwner = hypotOwner.get(b);
     if (hOwner !== undefined && hOwner !== a) return false;
     hypotOwner.set(b, a);
-    if (ownKind(ak)) return false;
+    if (ownKind(ak, fold)) return false;
     const so = src.owner(a);
     const to = dst.owner(b);
     const sp = so.off(a);
@@ -201,7 +216,7 @@ function equivalent(src: Btf, dst: Btf, s: number, t: number, mapped: Int32Array
     if (l.typeIsId) stack.push(so.u32(sp + 8), to.u32(tp + 8));
     else if (so.u32(sp + 8) !== to.u32(tp + 8)) return false;
     switch (ak) {
-      case Kind.INT:
+      case Kind.INT: case Kind.DECL_TAG:
         if (so.u32(sp + 12) !== to.u32(tp + 12)) return false;
         break;
       case Kind.ARRAY:
@@ -245,15 +260,55 @@ export interface MapResult {
   /** Types mapped onto the base, and types kept. */
   mapped: number;
   kept: number;
+  /** Module FUNC records folded into the kernel's FUNC of the same name, linkage and prototype. */
+  funcsFolded: number;
+  /** Module FUNC records that have such a kernel FUNC but were kept (`keepModuleFuncs`). */
+  funcsKept: number;
 }
 
-/** Map standalone BTF onto `base`; the types with no equivalent there stay, renumbered. */
-export function mapOntoBase(standalone: Btf, base: Btf): MapResult {
+export interface MapOptions {
+  /**
+   * Keep the module's FUNC records even where the kernel has a FUNC of the
+   * same name, linkage and prototype (deduplication folds those into the
+   * kernel's): the module's functions keep ids of their own in its BTF.
+   */
+  keepModuleFuncs?: boolean;
+}
+
+/**
+ * Map standalone BTF onto `base`; the types with no equivalent there stay,
+ * renumbered. What is folded is what `pahole -J --btf_base` folds.
+ */
+export function mapOntoBase(standalone: Btf, base: Btf, opts: MapOptions = {}): MapResult {
   if (standalone.base) throw standalone.error('E_MAP', 'BTF is already split BTF: nothing to map');
-  return mapTypes(standalone, base, standalone.startId, standalone.typeCount);
+  const keep = opts.keepModuleFuncs === true;
+  return mapTypes(standalone, base, standalone.startId, standalone.typeCount, { funcs: !keep, declTags: true }, keep);
 }
 
-function mapTypes(src: Btf, base: Btf, from: number, to: number): MapResult {
+/** Whether module FUNC `id` has kernel FUNC `t` as its equivalent, its prototype being decided. */
+function funcMatches(src: Btf, base: Btf, id: number, t: number, mapped: Int32Array, owners: Int32Array): boolean {
+  if (base.kind(t) !== Kind.FUNC || src.info(id) !== base.info(t) || owners[t] !== 0) return false;
+  if (!sameStr(src.owner(id), src.nameOff(id), base.owner(t), base.nameOff(t))) return false;
+  const p = mapped[src.sizeOrType(id)]!;
+  const q = base.sizeOrType(t);
+  return p > 0 && (p === q || identical(base, p, q));
+}
+
+/** Struct/union ids among types `from`..`to` of `src`, by name. */
+function definedNames(src: Btf, from: number, to: number): Map<string, number[]> {
+  const names = new Map<string, number[]>();
+  for (let id = from; id < to; id++) {
+    const k = src.kind(id);
+    if ((k !== Kind.STRUCT && k !== Kind.UNION) || src.nameOff(id) === 0) continue;
+    const n = src.name(id);
+    const l = names.get(n);
+    if (l) l.push(id);
+    else names.set(n, [id]);
+  }
+  return names;
+}
+
+function mapTypes(src: Btf, base: Btf, from: number, to: number, fold: Fold, countKeptFuncs = false): MapResult {
   src.requireKnownKinds('map it');
   const index = baseShapeIndex(base);
   const n = src.typeCount;
@@ -262,23 +317,61 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number): MapResult {
   // Types below `from` are the base's own (dedup after reconcile): they map to themselves.
   for (let id = 1; id < from; id++) mapped[id] = id;
   const ref = (id: number): number => (id === 0 ? 0 : mapped[id]! > 0 ? mapped[id]! : UNMAPPED);
+  let defined: Map<string, number[]> | null = null;
+  let funcsFolded = 0;
+  let funcsKept = 0;
+  /**
+   * A forward declaration no kernel forward declaration stands for: the one
+   * struct/union of that name (of either kind) among the kernel's and the
+   * module's own that stay in the module, if it is the kernel's and its kind
+   * agrees; an enum declared without values: the last kernel enum or enum64 of
+   * that name, of any size (the first deduplication finds among its candidates).
+   */
+  function resolveFwd(id: number, kind: number): number {
+    if (src.nameOff(id) === 0) return 0;
+    const name = src.name(id);
+    if (kind === Kind.FWD) {
+      defined ??= definedNames(src, from, to);
+      for (const own of defined.get(name) ?? []) {
+        // Structs are decided before forward declarations are resolved, as deduplication orders it.
+        decide(own);
+        if (mapped[own]! <= 0) return 0;
+      }
+      const hits = namedInBase(base, name).filter((t) => base.kind(t) === Kind.STRUCT || base.kind(t) === Kind.UNION);
+      if (hits.length !== 1) return 0;
+      return base.kind(hits[0]!) === (src.kflag(id) ? Kind.UNION : Kind.STRUCT) ? hits[0]! : 0;
+    }
+    const hits = namedInBase(base, name).filter((t) => base.kind(t) === Kind.ENUM || base.kind(t) === Kind.ENUM64);
+    return hits.length > 0 ? hits[hits.length - 1]! : 0;
+  }
   const state = new Uint8Array(n);
   const stack: number[] = [];
-  const decide = (id: number): void => {
+  function decide(id: number): void {
     if (mapped[id] !== 0) return;
     const kind = src.kind(id);
-    if (ownKind(kind)) {
+    if (ownKind(kind, fold)) {
       mapped[id] = UNMAPPED;
+      if (kind === Kind.FUNC && countKeptFuncs) {
+        const h = shapeHash(src, id, ref);
+        if (h !== null && (index.byShape.get(h) ?? []).some((t) => funcMatches(src, base, id, t, mapped, owners))) funcsKept++;
+      }
       return;
     }
-    const h = shapeHash(src, id, ref);
+    const enumFwd = (kind === Kind.ENUM || kind === Kind.ENUM64) && src.vlen(id) === 0;
+    const h = enumFwd ? null : shapeHash(src, id, ref);
     if (h !== null) {
       for (const t of index.byShape.get(h) ?? []) {
-        if (equivalent(src, base, id, t, mapped, owners)) break;
+        if (equivalent(src, base, id, t, mapped, owners, fold)) break;
       }
     }
+    if (mapped[id] === 0 && (kind === Kind.FWD || enumFwd)) {
+      // Resolved before any reference to it is decided, so those are the kernel's references.
+      const t = resolveFwd(id, kind);
+      if (t && mapped[id] === 0) mapped[id] = t;
+    }
     if (mapped[id] === 0) mapped[id] = UNMAPPED;
-  };
+    else if (kind === Kind.FUNC) funcsFolded++;
+  }
   // Post-order over reference edges, so a reference type's targets are decided first.
   for (let root = from; root < to; root++) {
     if (state[root]) continue;
@@ -302,20 +395,6 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number): MapResult {
       }
     }
   }
-  // Forward declarations the shape pass left: the unique base struct/union of
-  // that name and flavour, or enum of that name and size.
-  for (let id = from; id < to; id++) {
-    if (mapped[id] !== UNMAPPED || src.nameOff(id) === 0) continue;
-    const kind = src.kind(id);
-    const enumFwd = (kind === Kind.ENUM || kind === Kind.ENUM64) && src.vlen(id) === 0;
-    if (kind !== Kind.FWD && !enumFwd) continue;
-    const hits = namedInBase(base, src.name(id)).filter((t) => {
-      const k = base.kind(t);
-      if (enumFwd) return (k === Kind.ENUM || k === Kind.ENUM64) && base.sizeOrType(t) === src.sizeOrType(id);
-      return k === (src.kflag(id) ? Kind.UNION : Kind.STRUCT);
-    });
-    if (hits.length === 1) mapped[id] = hits[0]!;
-  }
 
   // Keep the unmapped types in order, renumbered after the base.
   const idMap = new Uint32Array(n);
@@ -327,6 +406,7 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number): MapResult {
     else idMap[id] = base.typeCount + kept++;
   }
   for (let id = 1; id < from; id++) idMap[id] = id;
+  if (!src.base) seedStrings(src, b, strCache, (id) => mapped[id]! <= 0);
   for (let id = from; id < to; id++) if (mapped[id]! <= 0) b.copyType(src.owner(id), id, strCache);
   const out = b.build(headerLenLike(src.header.hdrLen));
   const pos = out.idFieldPositions();
@@ -336,7 +416,31 @@ function mapTypes(src: Btf, base: Btf, from: number, to: number): MapResult {
     if (v >= n) throw src.error('E_MAP', `type id ${v} is out of range`);
     out.dv.setUint32(p, idMap[v]!, out.littleEndian);
   }
-  return { split: out, idMap, mapped: to - from - kept, kept };
+  return { split: out, idMap, mapped: to - from - kept, kept, funcsFolded, funcsKept };
+}
+
+/**
+ * Add the strings the kept types of standalone `src` name to `b` in the order
+ * of `src`'s own string section. Deduplication lays strings out in the order
+ * the encoder first used them, and that order is the same with or without a
+ * base; the strings the kernel has become its offsets.
+ */
+function seedStrings(src: Btf, b: BtfBuilder, strCache: Map<number, number>, kept: (id: number) => boolean): void {
+  const strs = src.strings;
+  const used = new Uint8Array(strs.length);
+  for (let id = 1; id < src.typeCount; id++) {
+    if (!kept(id)) continue;
+    src.forEachStrField(id, (p) => {
+      const off = src.u32(p);
+      if (off > 0 && off < used.length) used[off] = 1;
+    });
+  }
+  let start = 0;
+  for (let i = 0; i < strs.length; i++) {
+    if (strs[i] !== 0) continue;
+    if (used[start]) strCache.set(start, b.addStringBytes(strs, start, i));
+    start = i + 1;
+  }
 }
 
 const nameCache = new WeakMap<Btf, Map<string, number[]>>();
@@ -374,7 +478,7 @@ export function dedupAgainstBase(split: Btf): DedupResult {
   const base = split.base;
   if (!base) throw split.error('E_MAP', 'BTF has no base to deduplicate against');
   const before = split.toBytes().length;
-  const r = mapTypes(split, base, split.startId, split.typeCount);
+  const r = mapTypes(split, base, split.startId, split.typeCount, { funcs: false, declTags: false });
   const after = r.split.toBytes().length;
   return { btf: r.split, idMap: r.idMap, folded: r.mapped, bytesSaved: before - after };
 }

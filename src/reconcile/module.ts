@@ -8,6 +8,7 @@ import {
 import { validateBtf } from '../btf/validate.js';
 import { ElfFile, withElf, editElfPieces, type ElfEdits, type ElfPieces } from '../elf/index.js';
 import { ModbtfError } from '../errors.js';
+import { Kind } from '../btf/kinds.js';
 import { applyPlan, formatProblem, planRelocation, type RelocationProblem } from './relocate.js';
 import { dedupAgainstBase } from '../map/map.js';
 
@@ -155,22 +156,49 @@ export function reconcileModule(elf: ElfFile, target: Btf, opts: ReconcileOption
   });
 }
 
-export interface CheckResult {
-  file?: string;
-  status: 'ok' | 'fail' | 'not-distilled';
+export interface RelocationVerdict {
+  status: 'ok' | 'fail';
   problems: RelocationProblem[];
   lines: string[];
 }
 
-/** Would the module reconcile onto `target`? Nothing is written. */
+export interface CheckResult {
+  file?: string;
+  /** modbtf reconcile's verdict (it writes plain split BTF on the target). */
+  status: 'ok' | 'fail' | 'not-distilled';
+  problems: RelocationProblem[];
+  lines: string[];
+  /** Section the distilled base is in (`.BTF.base` is relocated by the kernel itself at load). */
+  baseSection?: string;
+  /**
+   * The verdict of the kernel's own relocation of the distilled base at load
+   * (libbpf's and kernel/bpf/btf_relocate.c's rules); it differs from
+   * reconcile's only for FWD types (see RelocationRules).
+   */
+  kernelRelocation?: RelocationVerdict;
+}
+
+function verdict(problems: RelocationProblem[]): RelocationVerdict {
+  return { status: problems.length ? 'fail' : 'ok', problems, lines: problems.map(formatProblem) };
+}
+
+/** Would the module reconcile onto `target`, and would the kernel relocate its distilled base there? Nothing is written. */
 export function checkModule(elf: ElfFile, target: Btf, opts: { file?: string } = {}): CheckResult {
   const parts = distilledParts(elf, opts.file);
   if (!parts) return { file: opts.file, status: 'not-distilled', problems: [], lines: [] };
   const plan = planRelocation(parts.split, target);
+  const mine = verdict(plan.problems);
+  // The two rule sets only differ on FWD types: without one, the kernel's verdict is reconcile's.
+  let hasFwd = false;
+  for (let id = 1; id < parts.dist.typeCount && !hasFwd; id++) hasFwd = parts.dist.kind(id) === Kind.FWD;
+  const kernel = hasFwd ? verdict(planRelocation(parts.split, target, { rules: 'kernel' }).problems) : mine;
   return {
-    file: opts.file,
-    status: plan.problems.length ? 'fail' : 'ok',
-    problems: plan.problems,
-    lines: plan.problems.map(formatProblem),
+    file: opts.file, status: mine.status, problems: mine.problems, lines: mine.lines,
+    baseSection: parts.baseSection, kernelRelocation: kernel,
   };
+}
+
+/** Whether two verdicts say different things (status or reasons). */
+export function verdictsDiffer(a: { status: string; lines: string[] }, b: { status: string; lines: string[] }): boolean {
+  return a.status !== b.status || a.lines.length !== b.lines.length || a.lines.some((l, i) => l !== b.lines[i]);
 }

@@ -8,7 +8,21 @@ import { Btf } from '../btf/btf.js';
 import { Kind, INT_BOOL, INT_CHAR, INT_SIGNED, infoKind, kindName } from '../btf/kinds.js';
 import { ModbtfError } from '../errors.js';
 
-export type ProblemReason = 'missing' | 'kind' | 'size' | 'ambiguous';
+export type ProblemReason = 'missing' | 'kind' | 'size' | 'ambiguous' | 'fwd-kflag';
+
+/**
+ * Whose rules map the distilled base: modbtf's (reconcile), or libbpf's
+ * btf__relocate() and the kernel's kernel/bpf/btf_relocate.c (which relocate a
+ * `.BTF.base` module at load). They differ in one rule: for a FWD, libbpf and
+ * the kernel test the *target's* kind_flag (a STRUCT matches when its
+ * kind_flag is 0, a UNION when it is 1) where modbtf tests the FWD's own
+ * struct/union flavour against the target's kind. A STRUCT with bitfields has
+ * kind_flag 1 (bitfield encoding), so the kernel refuses a struct FWD onto it;
+ * a UNION without bitfields has kind_flag 0, so it refuses a union FWD onto
+ * that; and it maps a struct FWD onto a UNION with bitfields (or a union FWD
+ * onto a STRUCT without) that modbtf refuses.
+ */
+export type RelocationRules = 'modbtf' | 'kernel';
 
 export interface RelocationProblem {
   /** Id in the distilled base. */
@@ -174,7 +188,8 @@ function validateDistilledBase(dist: Btf): void {
  * Work out where every distilled-base type goes on `target`, without
  * changing anything. `split` is split BTF whose base is a distilled base.
  */
-export function planRelocation(split: Btf, target: Btf): RelocationPlan {
+export function planRelocation(split: Btf, target: Btf, opts: { rules?: RelocationRules } = {}): RelocationPlan {
+  const kernelRules = opts.rules === 'kernel';
   const dist = split.base;
   if (!dist) throw split.error('E_NOT_DISTILLED', 'BTF has no distilled base to relocate from');
   if (target.base) throw target.error('E_RELOCATE', 'target BTF must be a base BTF (vmlinux), not split BTF');
@@ -202,6 +217,8 @@ export function planRelocation(split: Btf, target: Btf): RelocationPlan {
     let compositeCount: Map<number, number> | null = null;
     const matches: number[] = [];
     const nearMisses: number[] = [];
+    // Kernel rules: targets of the FWD's flavour refused for their kind_flag.
+    const fwdRefused: number[] = [];
     let sizeMiss = false;
     for (const t of cands) {
       const tKind = target.kind(t);
@@ -230,11 +247,18 @@ export function planRelocation(split: Btf, target: Btf): RelocationPlan {
       }
       let ok: boolean;
       switch (dKind) {
-        case Kind.FWD:
-          ok = tKind === Kind.FWD ? target.kflag(t) === dist.kflag(d)
+        case Kind.FWD: {
+          const flavourOk = tKind === Kind.FWD ? target.kflag(t) === dist.kflag(d)
             : tKind === Kind.STRUCT ? !dist.kflag(d)
               : tKind === Kind.UNION ? dist.kflag(d) : false;
+          if (!kernelRules || tKind === Kind.FWD) {
+            ok = flavourOk;
+          } else {
+            ok = tKind === Kind.STRUCT ? !target.kflag(t) : tKind === Kind.UNION ? target.kflag(t) : false;
+            if (flavourOk && !ok) fwdRefused.push(t);
+          }
           break;
+        }
         case Kind.INT:
           ok = tKind === Kind.INT && intEncoding(target, t) === intEncoding(dist, d);
           break;
@@ -264,6 +288,14 @@ export function planRelocation(split: Btf, target: Btf): RelocationPlan {
       problems.push({
         id: d, kind: dKind, name, size: dSize, embedded: isEmb, reason: 'ambiguous', candidates: matches,
         detail: `ambiguous: ${matches.length} candidates of size ${dSize} in the target (ids ${matches.map((m) => `[${m}]`).join(', ')})`,
+      });
+    } else if (fwdRefused.length) {
+      const t = fwdRefused[0]!;
+      const tKind = target.kind(t);
+      problems.push({
+        id: d, kind: dKind, name, size: dSize, embedded: isEmb, reason: 'fwd-kflag', candidates: fwdRefused,
+        detail: `FWD -> ${kindName(tKind)} [${t}] ${target.kflag(t) ? 'with' : 'without'} bitfield encoding: the kernel's relocation refuses this`
+          + ` (it reads the target's kind_flag ${target.kflag(t) ? 1 : 0} as ${target.kflag(t) ? 'a union' : 'a struct'}; modbtf reconcile maps it)`,
       });
     } else {
       problems.push(describeMiss(dist, target, d, name, dKind, dSize, isEmb, nearMisses, sizeMiss));
@@ -313,6 +345,7 @@ function hasSize(kind: number): boolean {
 
 /** One line per problem: `'sock' [18] STRUCT size 776: size differs ...`. */
 export function formatProblem(p: RelocationProblem): string {
+  if (p.reason === 'fwd-kflag') return `'${p.name}' [${p.id}] ${p.detail}`;
   const size = p.kind === Kind.FWD ? '' : ` size ${p.size}`;
   return `'${p.name}' [${p.id}] ${kindName(p.kind)}${size}: ${p.detail}`;
 }
