@@ -485,37 +485,45 @@ export class Btf {
     const dv = this.dv;
     const le = this.littleEndian;
     const offs = this.offsets;
-    let out = new Uint32Array(Math.max(16, offs.length * 2));
+    // Two passes over the record headers: count, then fill an array of exactly that size
+    // (no growing, no closure: this runs over every member of a module's BTF, cold).
+    let count = 0;
+    for (let i = 0; i < offs.length; i++) {
+      const info = dv.getUint32(offs[i]! + 4, le);
+      const l = LAYOUT[(info >>> 24) & BTF_MAX_KIND];
+      if (!l) throw this.unknownKindError(this.startId + i, (info >>> 24) & BTF_MAX_KIND, ids ? 'renumber its type references' : 'rewrite its strings');
+      count += (ids ? (l.typeIsId ? 1 : 0) + l.extraIds.length : 1) + (info & BTF_MAX_VLEN) * (ids ? l.memberIds : l.memberStrs).length;
+    }
+    const out = new Uint32Array(count);
     let n = 0;
-    const push = (p: number): void => {
-      if (n === out.length) {
-        const g = new Uint32Array(out.length * 2);
-        g.set(out);
-        out = g;
-      }
-      out[n++] = p;
-    };
     for (let i = 0; i < offs.length; i++) {
       const o = offs[i]!;
       const info = dv.getUint32(o + 4, le);
-      const l = LAYOUT[(info >>> 24) & BTF_MAX_KIND];
-      if (!l) throw this.unknownKindError(this.startId + i, (info >>> 24) & BTF_MAX_KIND, ids ? 'renumber its type references' : 'rewrite its strings');
+      const l = LAYOUT[(info >>> 24) & BTF_MAX_KIND]!;
       const fields = ids ? l.memberIds : l.memberStrs;
       if (ids) {
-        if (l.typeIsId) push(o + 8);
-        for (const e of l.extraIds) push(o + e);
+        if (l.typeIsId) out[n++] = o + 8;
+        const extra = l.extraIds;
+        for (let e = 0; e < extra.length; e++) out[n++] = o + extra[e]!;
       } else {
-        push(o);
+        out[n++] = o;
       }
-      if (fields.length) {
+      const nf = fields.length;
+      if (nf) {
         const vlen = info & BTF_MAX_VLEN;
+        const step = l.member;
         let p = o + 12 + l.extra;
-        for (let j = 0; j < vlen; j++, p += l.member) {
-          for (const m of fields) push(p + m);
+        if (nf === 1) {
+          const f0 = fields[0]!;
+          for (let j = 0; j < vlen; j++, p += step) out[n++] = p + f0;
+        } else {
+          for (let j = 0; j < vlen; j++, p += step) {
+            for (let k = 0; k < nf; k++) out[n++] = p + fields[k]!;
+          }
         }
       }
     }
-    return out.subarray(0, n);
+    return out;
   }
 
   /** Error helper that carries this BTF's location. */
