@@ -23,7 +23,7 @@ await build({
   target: 'node20',
   // Loaded on demand, only for compressed inputs.
   external: ['xz-decompress', 'fzstd'],
-  // elfy is CommonJS and requires Node built-ins.
+  // CommonJS dependencies (tar-stream and its own) require Node built-ins.
   banner: { js: "import { createRequire as __modbtfRequire } from 'node:module'; const require = __modbtfRequire(import.meta.url);" },
   // `modbtf --version` from anywhere, whatever is (or is not) beside the bundle.
   define: { MODBTF_VERSION: JSON.stringify(version) },
