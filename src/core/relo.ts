@@ -638,14 +638,19 @@ function essentialLenBytes(bytes: Uint8Array, start: number, end: number): numbe
   return n;
 }
 
+/** Kinds that are candidates for each other (btf_kind_core_compat) share a class. */
+const coreClass = (k: number): number => (isAnyEnum(k) ? Kind.ENUM : k);
+
 /**
  * Candidate target type ids for a local type: same essential name, compatible
- * kind, in id order (what libbpf's linear scan finds). Built once per target:
- * a hash of each type's essential name over the raw string bytes, chained in
- * typed arrays (no per-type strings).
+ * kind, in id order (what libbpf's linear scan finds). Built per kind class
+ * when a local type of that class first asks (relocations name structs, unions,
+ * enums and typedefs, so vmlinux's ~48k functions are never hashed): a hash of
+ * each type's essential name over the raw string bytes, chained in typed
+ * arrays (no per-type strings).
  */
 export class CandidateIndex {
-  private head: Int32Array | null = null;
+  private readonly heads = new Map<number, Int32Array>();
   private next: Int32Array | null = null;
   private hash: Uint32Array | null = null;
   private mask = 0;
@@ -666,15 +671,20 @@ export class CandidateIndex {
     return end > start ? { bytes, start, end } : null;
   }
 
-  private build(): void {
+  private build(cls: number): Int32Array {
     const t = this.target;
     const n = t.typeCount;
-    let size = 1024;
-    while (size < n) size <<= 1;
-    const head = new Int32Array(size).fill(-1);
-    const next = new Int32Array(n).fill(-1);
-    const hash = new Uint32Array(n);
-    const mask = size - 1;
+    if (!this.next) {
+      let size = 1024;
+      while (size < n) size <<= 1;
+      this.next = new Int32Array(n).fill(-1);
+      this.hash = new Uint32Array(n);
+      this.mask = size - 1;
+    }
+    const next = this.next;
+    const hash = this.hash!;
+    const mask = this.mask;
+    const head = new Int32Array(mask + 1).fill(-1);
     // descending, so each chain lists ids in ascending order; one BTF (base or split) at a time
     for (let b: Btf | null = t; b; b = b.base) {
       const dv = b.dv;
@@ -682,6 +692,7 @@ export class CandidateIndex {
       const offs = b.offsets;
       const words = le === HOST_LE && b.types.byteOffset % 4 === 0 ? new Uint32Array(b.types.buffer, b.types.byteOffset, b.types.length >>> 2) : null;
       for (let i = offs.length - 1; i >= 0; i--) {
+        if (coreClass(b.kind(b.startId + i)) !== cls) continue;
         const off = words ? words[offs[i]! >>> 2]! : dv.getUint32(offs[i]!, le);
         if (off === 0) continue;
         let owner: Btf = b;
@@ -717,22 +728,21 @@ export class CandidateIndex {
         head[h & mask] = id;
       }
     }
-    this.head = head;
-    this.next = next;
-    this.hash = hash;
-    this.mask = mask;
+    this.heads.set(cls, head);
+    return head;
   }
 
   /** bpf_core_add_cands over the whole target (ids from 1). */
   find(localBtf: Btf, localId: number): number[] {
-    if (!this.head) this.build();
+    const lk = kindOf(localBtf, localId);
+    const cls = coreClass(lk);
+    const head = this.heads.get(cls) ?? this.build(cls);
     const name = localBtf.name(localId);
     const ess = Buffer.from(name.slice(0, essentialNameLen(name)), 'latin1');
     const h = fnv(ess, 0, ess.length);
-    const lk = kindOf(localBtf, localId);
     const t = this.target;
     const out: number[] = [];
-    for (let id = this.head![h & this.mask]!; id >= 0; id = this.next![id]!) {
+    for (let id = head[h & this.mask]!; id >= 0; id = this.next![id]!) {
       if (this.hash![id] !== h || !kindCoreCompat(t.kind(id), lk)) continue;
       const nm = this.nameAt(id)!;
       if (essentialLenBytes(nm.bytes, nm.start, nm.end) !== ess.length) continue;
