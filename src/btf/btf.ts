@@ -125,6 +125,7 @@ export class Btf {
   readonly dv: DataView;
 
   private strIndex: StrIndex | null = null;
+  private wordsCache: Uint32Array | null = null;
 
   private constructor(
     header: BtfHeader, types: Uint8Array, strings: Uint8Array, offsets: Uint32Array,
@@ -317,6 +318,30 @@ export class Btf {
 
   hasType(id: number): boolean {
     return id >= 0 && id < this.typeCount;
+  }
+
+  /**
+   * The own type section as u32 words in host order (every field of a record
+   * is a u32, and records start at 4-byte offsets): a view of `types` when it
+   * is aligned and in host order, else a converted copy, made once (so it
+   * does not see later writes to `types`: for reading passes).
+   */
+  words(): Uint32Array {
+    let w = this.wordsCache;
+    if (!w) {
+      const t = this.types;
+      const n = t.length >>> 2;
+      if (this.littleEndian === HOST_LE && t.byteOffset % 4 === 0) {
+        w = new Uint32Array(t.buffer, t.byteOffset, n);
+      } else {
+        w = new Uint32Array(n);
+        const dv = this.dv;
+        const le = this.littleEndian;
+        for (let i = 0; i < n; i++) w[i] = dv.getUint32(i * 4, le);
+      }
+      this.wordsCache = w;
+    }
+    return w;
   }
 
   /** Byte offset of own type `id` in `types`. */
