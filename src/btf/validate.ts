@@ -148,27 +148,31 @@ export function validateBtf(btf: Btf): void {
   const names = new NameCheck(btf);
   let refErr: Finding | null = null;
   let metaErr: Finding | null = null;
-  for (let i = 0; i < n; i++) {
-    const o = offs[i]! >>> 2;
-    const info = w[o + 1]!;
-    const kind = infoKind(info);
-    const vlen = infoVlen(info);
-    // references: type ids, then string offsets, in record order
-    const badId = firstIdAtLeast(w, o, kind, vlen, typeCount);
-    if (badId >= 0) {
-      const id = start + i;
-      const v = w[badId]!;
-      refErr = { code: 'E_BTF_TYPE_ID', id, msg: () => `${kindName(kind)} refers to type id ${v}, out of range (last id ${typeCount - 1})` };
-      break;
+  try {
+    for (let i = 0; i < n; i++) {
+      const o = offs[i]! >>> 2;
+      const info = w[o + 1]!;
+      const kind = infoKind(info);
+      const vlen = infoVlen(info);
+      // references: type ids, then string offsets, in record order
+      const badId = firstIdAtLeast(w, o, kind, vlen, typeCount);
+      if (badId >= 0) {
+        const id = start + i;
+        const v = w[badId]!;
+        refErr = { code: 'E_BTF_TYPE_ID', id, msg: () => `${kindName(kind)} refers to type id ${v}, out of range (last id ${typeCount - 1})` };
+        break;
+      }
+      const badStr = firstStrAtLeast(w, o, kind, vlen, strEnd);
+      if (badStr >= 0) {
+        const id = start + i;
+        const v = w[badStr]!;
+        refErr = { code: 'E_BTF_STRING', id, msg: () => `${kindName(kind)} has string offset ${v}, out of range (string section ends at ${strEnd})` };
+        break;
+      }
+      if (!metaErr) metaErr = checkMeta(btf, names, w, start + i, o, info);
     }
-    const badStr = firstStrAtLeast(w, o, kind, vlen, strEnd);
-    if (badStr >= 0) {
-      const id = start + i;
-      const v = w[badStr]!;
-      refErr = { code: 'E_BTF_STRING', id, msg: () => `${kindName(kind)} has string offset ${v}, out of range (string section ends at ${strEnd})` };
-      break;
-    }
-    if (!metaErr) metaErr = checkMeta(btf, names, w, start + i, o, info);
+  } finally {
+    names.done();
   }
   if (refErr) throw report(btf, refErr);
   if (metaErr) throw report(btf, metaErr);
@@ -255,6 +259,8 @@ function invalid(id: number, msg: string): Finding {
   return { code: 'E_BTF_INVALID', id, msg: () => msg };
 }
 
+let nameScratch = new Uint8Array(0);
+
 /** Byte classes: bit 0 a first identifier character, bit 1 a later one, bit 2 printable. */
 const CHAR_CLASS = new Uint8Array(256);
 for (let c = 0; c < 256; c++) {
@@ -268,11 +274,19 @@ for (let c = 0; c < 256; c++) {
  * name checked, bit 3 section name ok.
  */
 class NameCheck {
-  private readonly own: Uint8Array;
-  private readonly ownStart: number;
+  /** Verdicts per own string offset (a buffer shared by validations, zero between them). */
+  readonly own: Uint8Array;
+  readonly ownStart: number;
   constructor(private readonly btf: Btf) {
-    this.own = new Uint8Array(btf.strings.length);
+    const n = btf.strings.length;
+    if (nameScratch.length < n) nameScratch = new Uint8Array(Math.max(n, nameScratch.length * 2));
+    this.own = nameScratch;
     this.ownStart = btf.startStrOff;
+  }
+
+  /** Zero the verdicts for the next validation. */
+  done(): void {
+    this.own.fill(0, 0, this.btf.strings.length);
   }
 
   /** Whether the string at `off` passes `rule` (the message comes from nameProblem). */
@@ -385,10 +399,14 @@ function checkMeta(btf: Btf, names: NameCheck, w: Uint32Array, id: number, o: nu
       if (w[o + 4] === 0) return invalid(id, 'index type must not be void');
       break;
     case Kind.STRUCT: case Kind.UNION: {
+      const own = names.own;
+      const ownStart = names.ownStart;
       let last = 0;
       for (let i = 0, p = o + 3; i < vlen; i++, p += 3) {
         const nameOff = w[p]!;
-        if (nameOff !== 0 && !names.ok(nameOff, 'opt-ident') && (f = nameFinding(btf, id, nameOff, 'opt-ident', `member #${i} name`))) return f;
+        // (the verdict remembered for this offset read in place: member names repeat)
+        if (nameOff !== 0 && (nameOff < ownStart || (own[nameOff - ownStart]! & 3) !== 3)
+          && !names.ok(nameOff, 'opt-ident') && (f = nameFinding(btf, id, nameOff, 'opt-ident', `member #${i} name`))) return f;
         if (w[p + 1] === 0) return invalid(id, `member #${i} has type void`);
         const raw = w[p + 2]!;
         const off = kflag ? raw & 0xffffff : raw;

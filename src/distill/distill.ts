@@ -137,7 +137,7 @@ export function distill(src: Btf, opts: DistillOptions = {}): DistillResult {
       }
       extra.add(id);
     }
-    for (const id of needed) extra.delete(id);
+    for (let i = 0; i < needed.length; i++) extra.delete(needed[i]!);
     if (extra.size) needed = Uint32Array.from([...needed, ...extra]).sort();
   }
 
@@ -147,7 +147,8 @@ export function distill(src: Btf, opts: DistillOptions = {}): DistillResult {
 
   // 1. The distilled base: named INT/FLOAT/FWD whole, named composites and enums as shells.
   const bb = new BtfBuilder(null, le);
-  for (const id of needed) {
+  for (let i = 0; i < needed.length; i++) {
+    const id = needed[i]!;
     const kind = base.kind(id);
     const nameOff = base.nameOff(id);
     if (!goesToBase(kind, nameOff !== 0)) continue;
@@ -171,7 +172,8 @@ export function distill(src: Btf, opts: DistillOptions = {}): DistillResult {
   const copies: number[] = [];
   let next = src.typeCount - diff;
   let copiedLen = 0;
-  for (const id of needed) {
+  for (let i = 0; i < needed.length; i++) {
+    const id = needed[i]!;
     if (goesToBase(base.kind(id), base.nameOff(id) !== 0)) continue;
     idMap[id] = next++;
     copies.push(id);
@@ -196,7 +198,9 @@ function buildSplit(
   const ownLen = src.types.length;
   const nOwn = src.offsets.length;
   // Types as host-order words, serialized (byte-swapped if need be) at the end.
-  const w = new Uint32Array((ownLen + copiedLen) >>> 2);
+  const nWords = (ownLen + copiedLen) >>> 2;
+  if (wordsScratch.length < nWords) wordsScratch = new Uint32Array(Math.max(nWords, wordsScratch.length * 2));
+  const w = wordsScratch; // every word up to nWords is written below
   w.set(src.words());
   const offsets = new Uint32Array(nOwn + copies.length);
   offsets.set(src.offsets);
@@ -204,25 +208,29 @@ function buildSplit(
   for (let k = 0; k < copies.length; k++) {
     const id = copies[k]!;
     const owner = base.owner(id);
+    const bw = owner.words();
     const o = owner.off(id) >>> 2;
     offsets[nOwn + k] = at * 4;
     const n = owner.recordSize(id) >>> 2;
-    w.set(owner.words().subarray(o, o + n), at);
+    for (let j = 0; j < n; j++) w[at + j] = bw[o + j]!;
     at += n;
   }
   const sb = new BtfBuilder(newBase, le, src.strings.length * 2 + 1024);
   // src's own string offsets map through a typed array; base ones through strCache.
   const start = src.startStrOff;
-  const own = new Int32Array(src.strings.length).fill(-1);
+  // (new offset + 1; 0: not yet mapped), in a buffer kept for the next module
+  const ownLen0 = src.strings.length;
+  let own = ownScratch;
+  if (own.length < ownLen0) own = ownScratch = new Uint32Array(Math.max(ownLen0, own.length * 2));
   const str = (p: number): void => {
     const off = w[p]!;
     if (off === 0) return;
     let mapped: number;
-    if (off >= start && off - start < own.length) {
-      mapped = own[off - start]!;
+    if (off >= start && off - start < ownLen0) {
+      mapped = own[off - start]! - 1;
       if (mapped < 0) {
         mapped = sb.addStringFrom(src, off);
-        own[off - start] = mapped;
+        own[off - start] = mapped + 1;
       }
     } else {
       const c = strCache.get(off);
@@ -235,28 +243,32 @@ function buildSplit(
     }
     w[p] = mapped;
   };
-  for (let i = 0; i < offsets.length; i++) {
-    const o = offsets[i]! >>> 2;
-    const info = w[o + 1]!;
-    const kind = infoKind(info);
-    str(o);
-    if (TYPE_IS_ID[kind]) w[o + 2] = idMap[w[o + 2]!]!;
-    else if (kind === Kind.ARRAY) {
-      w[o + 3] = idMap[w[o + 3]!]!;
-      w[o + 4] = idMap[w[o + 4]!]!;
+  try {
+    for (let i = 0; i < offsets.length; i++) {
+      const o = offsets[i]! >>> 2;
+      const info = w[o + 1]!;
+      const kind = infoKind(info);
+      str(o);
+      if (TYPE_IS_ID[kind]) w[o + 2] = idMap[w[o + 2]!]!;
+      else if (kind === Kind.ARRAY) {
+        w[o + 3] = idMap[w[o + 3]!]!;
+        w[o + 4] = idMap[w[o + 4]!]!;
+      }
+      const mi = MEMBER_ID_WORD[kind]!;
+      const ms = MEMBER_STR_WORD[kind]!;
+      if (mi === NO_FIELD && ms === NO_FIELD) continue;
+      const vlen = infoVlen(info);
+      const step = MEMBER_WORDS[kind]!;
+      for (let j = 0, p = o + FIXED_WORDS[kind]!; j < vlen; j++, p += step) {
+        if (ms !== NO_FIELD) str(p + ms);
+        if (mi !== NO_FIELD) w[p + mi] = idMap[w[p + mi]!]!;
+      }
     }
-    const mi = MEMBER_ID_WORD[kind]!;
-    const ms = MEMBER_STR_WORD[kind]!;
-    if (mi === NO_FIELD && ms === NO_FIELD) continue;
-    const vlen = infoVlen(info);
-    const step = MEMBER_WORDS[kind]!;
-    for (let j = 0, p = o + FIXED_WORDS[kind]!; j < vlen; j++, p += step) {
-      if (ms !== NO_FIELD) str(p + ms);
-      if (mi !== NO_FIELD) w[p + mi] = idMap[w[p + mi]!]!;
-    }
+  } finally {
+    own.fill(0, 0, ownLen0);
   }
   const strs = sb.stringsView();
-  const typesLen = w.length * 4;
+  const typesLen = nWords * 4;
   const raw = serializeSections(EMPTY, EMPTY, le, hdrLen);
   const outBytes = new Uint8Array(hdrLen + typesLen + strs.length);
   outBytes.set(raw);
@@ -267,10 +279,14 @@ function buildSplit(
   if (le === HOST_LE) {
     outBytes.set(new Uint8Array(w.buffer, w.byteOffset, typesLen), hdrLen);
   } else {
-    for (let i = 0; i < w.length; i++) hdv.setUint32(hdrLen + i * 4, w[i]!, le);
+    for (let i = 0; i < nWords; i++) hdv.setUint32(hdrLen + i * 4, w[i]!, le);
   }
   outBytes.set(strs, hdrLen + typesLen);
   return Btf.fromSerialized(outBytes, offsets, le, newBase);
 }
 
 const EMPTY = new Uint8Array(0);
+/** buildSplit's type words, reused from module to module. */
+let wordsScratch = new Uint32Array(0);
+/** buildSplit's own-string map, zero between uses. */
+let ownScratch = new Uint32Array(0);

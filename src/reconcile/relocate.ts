@@ -5,6 +5,7 @@
  * type that cannot be mapped is reported, each with its reason.
  */
 import { Btf, serializeSections } from '../btf/btf.js';
+import { hashBytes } from '../btf/strindex.js';
 import {
   BTF_HEADER_LEN_LAYOUT, FIXED_WORDS, INT_BOOL, INT_CHAR, INT_SIGNED, Kind, MEMBER_ID_WORD, MEMBER_STR_WORD, MEMBER_WORDS, NO_FIELD,
   TYPE_IS_ID, infoKind, infoVlen, kindName,
@@ -79,12 +80,6 @@ function isCandidateKind(kind: number): boolean {
   }
 }
 
-function fnvString(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ (s.charCodeAt(i) & 0xff), 0x01000193);
-  return h >>> 0;
-}
-
 /** Built once per target Btf and reused across modules (batch runs). */
 export function targetIndex(target: Btf): TargetIndex {
   let idx = indexCache.get(target);
@@ -123,13 +118,29 @@ export function targetIndex(target: Btf): TargetIndex {
   return idx;
 }
 
-/** Target type ids named `name` (candidate kinds only), ascending. */
-function candidatesNamed(target: Btf, idx: TargetIndex, name: string): number[] {
-  const h = fnvString(name);
+/**
+ * Target type ids (candidate kinds only, ascending) whose name is the string
+ * at `off` of `from`, compared as bytes in place (no JS string is made).
+ */
+function candidatesNamed(target: Btf, idx: TargetIndex, from: Btf, off: number): number[] {
+  if (off >= from.strEnd) from.str(off); // throws the out-of-range error
+  const key = from.strBytes(off);
+  const len = key.length;
+  const h = hashBytes(key, 0, len);
   const out: number[] = [];
+  const strs = target.strings;
+  const tw = target.words();
+  const toffs = target.offsets;
   for (let e = idx.head[h & idx.mask]!; e !== 0; e = idx.next[e - 1]!) {
     const id = e - 1;
-    if (idx.hash[id] === h && target.name(id) === name) out.push(id);
+    if (idx.hash[id] !== h) continue;
+    // (the target is base BTF: its ids and string offsets start at 1 and 0)
+    const s = tw[toffs[id - 1]! >>> 2]!;
+    if (s >= strs.length) target.str(s); // throws the out-of-range error
+    if (s + len >= strs.length || strs[s + len] !== 0) continue;
+    let i = 0;
+    while (i < len && strs[s + i] === key[i]) i++;
+    if (i === len) out.push(id);
   }
   return out;
 }
@@ -232,10 +243,9 @@ export function planRelocation(split: Btf, target: Btf, opts: { rules?: Relocati
   for (let d = 1; d < nrDist; d++) {
     const dKind = dist.kind(d);
     const dNameOff = dist.nameOff(d);
-    const name = dist.str(dNameOff);
     const dSize = dist.sizeOrType(d);
     const isEmb = embedded[d] === 1;
-    const cands = candidatesNamed(target, index, name);
+    const cands = candidatesNamed(target, index, dist, dNameOff);
     // Composites sharing a name_off in the target must also match on size.
     let compositeCount: Map<number, number> | null = null;
     const matches: number[] = [];
@@ -309,19 +319,19 @@ export function planRelocation(split: Btf, target: Btf, opts: { rules?: Relocati
       idMap[d] = matches[0]!;
     } else if (matches.length > 1) {
       problems.push({
-        id: d, kind: dKind, name, size: dSize, embedded: isEmb, reason: 'ambiguous', candidates: matches,
+        id: d, kind: dKind, name: dist.str(dNameOff), size: dSize, embedded: isEmb, reason: 'ambiguous', candidates: matches,
         detail: `ambiguous: ${matches.length} candidates of size ${dSize} in the target (ids ${matches.map((m) => `[${m}]`).join(', ')})`,
       });
     } else if (fwdRefused.length) {
       const t = fwdRefused[0]!;
       const tKind = target.kind(t);
       problems.push({
-        id: d, kind: dKind, name, size: dSize, embedded: isEmb, reason: 'fwd-kflag', candidates: fwdRefused,
+        id: d, kind: dKind, name: dist.str(dNameOff), size: dSize, embedded: isEmb, reason: 'fwd-kflag', candidates: fwdRefused,
         detail: `FWD -> ${kindName(tKind)} [${t}] ${target.kflag(t) ? 'with' : 'without'} bitfield encoding: the kernel's relocation refuses this`
           + ` (it reads the target's kind_flag ${target.kflag(t) ? 1 : 0} as ${target.kflag(t) ? 'a union' : 'a struct'}; modbtf reconcile maps it)`,
       });
     } else {
-      problems.push(describeMiss(dist, target, d, name, dKind, dSize, isEmb, nearMisses, sizeMiss));
+      problems.push(describeMiss(dist, target, d, dist.str(dNameOff), dKind, dSize, isEmb, nearMisses, sizeMiss));
     }
     if (matches.length) {
       const last = matches[matches.length - 1]!;
