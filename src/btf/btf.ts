@@ -536,20 +536,22 @@ export class Btf {
   private fieldPositions(ids: boolean): Uint32Array {
     const w = this.words();
     const offs = this.offsets;
-    let out = new Uint32Array(Math.max(16, offs.length * 2));
+    // Two passes over the record headers: count, then fill an array of exactly that size.
+    let count = 0;
+    for (let i = 0; i < offs.length; i++) {
+      const info = w[(offs[i]! >>> 2) + 1]!;
+      const kind = (info >>> 24) & BTF_MAX_KIND;
+      if (!isKnownKind(kind)) throw this.unknownKindError(this.startId + i, kind, ids ? 'renumber its type references' : 'rewrite its strings');
+      const m = ids ? MEMBER_ID_WORD[kind]! : MEMBER_STR_WORD[kind]!;
+      count += (ids ? TYPE_IS_ID[kind]! + (kind === Kind.ARRAY ? 2 : 0) : 1) + (m === NO_FIELD ? 0 : info & BTF_MAX_VLEN);
+    }
+    const out = new Uint32Array(count);
     let n = 0;
     for (let i = 0; i < offs.length; i++) {
       const o = offs[i]!;
       const info = w[(o >>> 2) + 1]!;
       const kind = (info >>> 24) & BTF_MAX_KIND;
-      if (!isKnownKind(kind)) throw this.unknownKindError(this.startId + i, kind, ids ? 'renumber its type references' : 'rewrite its strings');
       const m = ids ? MEMBER_ID_WORD[kind]! : MEMBER_STR_WORD[kind]!;
-      const vlen = m === NO_FIELD ? 0 : info & BTF_MAX_VLEN;
-      if (n + vlen + 2 > out.length) {
-        const g = new Uint32Array(Math.max(out.length * 2, n + vlen + 2));
-        g.set(out.subarray(0, n));
-        out = g;
-      }
       if (ids) {
         if (TYPE_IS_ID[kind]) out[n++] = o + 8;
         if (kind === Kind.ARRAY) {
@@ -559,12 +561,13 @@ export class Btf {
       } else {
         out[n++] = o;
       }
-      if (vlen) {
+      if (m !== NO_FIELD) {
+        const vlen = info & BTF_MAX_VLEN;
         const step = MEMBER_WORDS[kind]! * 4;
         for (let j = 0, p = o + FIXED_WORDS[kind]! * 4 + m * 4; j < vlen; j++, p += step) out[n++] = p;
       }
     }
-    return out.subarray(0, n);
+    return out;
   }
 
   /** Error helper that carries this BTF's location. */

@@ -1,12 +1,10 @@
 /** The modbtf commands, each a function over parsed options returning an exit code. */
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { release } from 'node:os';
 import prettyBytes from 'pretty-bytes';
 import { Btf } from '../btf/btf.js';
 import { BTF_IDS_SECTION, btfIdsLayout } from '../btf/btfids.js';
-import { dumpJson, dumpRaw, toJsonText } from '../btf/dump.js';
-import { dumpCTo } from '../btf/dumpc.js';
 import { kindName } from '../btf/kinds.js';
 import { loadBaseBtf, rawBtfOf } from '../btf/load.js';
 import { moduleKernelRelease, parseModinfo } from '../btf/modinfo.js';
@@ -27,9 +25,9 @@ import {
   writeStdout, type Output, type OutputOptions, type SignOptions, type WriteResult,
 } from './common.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAIL = 1;
-export const EXIT_USAGE = 2;
+import { EXIT_FAIL, EXIT_OK } from './io.js';
+
+export { EXIT_FAIL, EXIT_OK, EXIT_USAGE } from './io.js';
 
 // ---------------------------------------------------------------- dump
 
@@ -54,7 +52,7 @@ async function dumpOne(o: DumpOptions, io: Output): Promise<number> {
   const input = await openInput(o.file);
   const btf = input.elf ? distilledBtf(input.elf, base, o) : null;
   // The C printer checks every type id and string offset it reads itself.
-  return printDump(btf ?? parseWithBase(input, base, o.file, o.format !== 'c'), o, io);
+  return await printDump(btf ?? parseWithBase(input, base, o.file, o.format !== 'c'), o, io);
 }
 
 /**
@@ -92,8 +90,10 @@ function parseWithBase(input: InputFile, base: Btf | null, file: string, checkRe
   return btf;
 }
 
-function printDump(btf: Btf, o: DumpOptions, io: Output): number {
+// The printers are loaded only by `dump` (the other commands share this module).
+async function printDump(btf: Btf, o: DumpOptions, io: Output): Promise<number> {
   if (o.format === 'c') {
+    const { dumpCTo } = await import('../btf/dumpc.js');
     if (io.raw) {
       dumpCTo(btf, io.raw);
     } else {
@@ -103,6 +103,7 @@ function printDump(btf: Btf, o: DumpOptions, io: Output): number {
     }
     return EXIT_OK;
   }
+  const { dumpJson, dumpRaw, toJsonText } = await import('../btf/dump.js');
   if (o.format === 'json') {
     io.out(toJsonText(dumpJson(btf)));
   } else if (io.raw) {
@@ -367,7 +368,7 @@ export function defaultBasePath(elf: ElfFile, file: string): string {
   }
   const build = `/lib/modules/${rel}/build/vmlinux`;
   if (existsSync(build)) return build;
-  const running = spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim();
+  const running = release(); // uname -r
   if (running === rel && existsSync('/sys/kernel/btf/vmlinux')) return '/sys/kernel/btf/vmlinux';
   throw new ModbtfError('E_NO_BASE',
     `built for ${rel}, but neither ${build} exists nor is ${rel} the running kernel: pass --base VMLINUX`, { file });

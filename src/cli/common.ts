@@ -6,21 +6,9 @@ import { basename, join, resolve } from 'node:path';
 import { ElfFile, elfBytes, type ElfPieces } from '../elf/index.js';
 import { ModbtfError, ioReason } from '../errors.js';
 import { compress, openInput, writeFileAtomic, writeModule, type InputFile } from '../module/index.js';
+import { describeError } from './io.js';
 
-export interface Output {
-  out: (line: string) => void;
-  err: (line: string) => void;
-  /** Text written as latin1 bytes, without a newline added (dumps of names holding any byte). */
-  raw?: (text: string) => void;
-  /** Told when a written module lost its signature; without it a warning line is printed. */
-  signatureDropped?: (file: string) => void;
-}
-
-export const stdio: Output = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-  raw: (text) => process.stdout.write(Buffer.from(text, 'latin1')),
-};
+export { describeError, stdio, type Output } from './io.js';
 
 /** The warning for one module whose signature a rewrite dropped. */
 export const signatureDroppedLine = (file: string): string =>
@@ -143,13 +131,6 @@ export async function finishModule(input: InputFile, elf: ElfPieces, dest: strin
     await writeModule(dest, bytes ?? elfBytes(elf), { compression: input.compression });
   }
   return { dest, signatureDropped: input.signature !== null && !signed, signed };
-}
-
-/** Print a ModbtfError as one line; anything else is a bug and is reported as such. */
-export function describeError(e: unknown): string {
-  if (e instanceof ModbtfError) return e.describe();
-  const msg = e instanceof Error ? e.message : String(e);
-  return `internal error: ${msg}`;
 }
 
 export interface JsonError {

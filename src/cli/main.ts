@@ -1,26 +1,23 @@
 /**
  * modbtf's command line. Each command is one entry of COMMANDS: its argument,
- * options, help (summary, example, exit codes) and what it runs. yargs parses;
- * the command's handler only records what was parsed, and the work starts once
- * every option has been checked, so a usage error (exit 2) never reads or
- * writes a module.
+ * options, help (summary, example, exit codes) and what it runs. A plain
+ * command line is parsed from this table (argv.ts); help, --version and the
+ * usage errors yargs reports are yargs' (usage.ts, loaded only for those). The
+ * work starts once every option has been checked, so a usage error (exit 2)
+ * never reads or writes a module. A command loads its modules when it runs.
  */
-import yargs, { type Argv } from 'yargs';
 import { SEC_BASE_MINIMAL } from '../btf/sections.js';
 import { ModbtfError, ioReason } from '../errors.js';
+import { DEFAULT_MAX_INPUT_SIZE, setDefaultMaxInputSize } from '../module/limits.js';
+import { parsePlain } from './argv.js';
+import type { TaskKind, TaskOptions } from './batch.js';
+import type { SignOptions } from './common.js';
+import { EXIT_FAIL, EXIT_USAGE, describeError, stdio, type Output } from './io.js';
 import {
-  EXIT_FAIL, EXIT_USAGE, cmdCheck, cmdDump, cmdExtract, cmdInspect,
-} from './commands.js';
-import { defaultJobs, expandInputs, runBatch, type TaskKind, type TaskOptions } from './batch.js';
-import { checkOutputOptions, describeError, stdio, type Output, type SignOptions } from './common.js';
-import {
-  GLOBAL_OPTIONS, OPT_JOBS, OPT_JSON, OPT_RECURSIVE, OUTPUT_OPTIONS, SECTION_CHOICES, declareOptions, flag, kernelOption,
+  GLOBAL_OPTIONS, OPT_JOBS, OPT_JSON, OPT_RECURSIVE, OUTPUT_OPTIONS, SECTION_CHOICES, kernelOption,
   validateOptions, type OptionSpec, type OptionValue,
 } from './options.js';
 import { modbtfVersion } from './version.js';
-import { DEFAULT_MAX_INPUT_SIZE, setDefaultMaxInputSize } from '../module/limits.js';
-import { cmdCoreCheck, cmdMinCore } from './core.js';
-import { cmdMinCoreArchive } from './archive.js';
 
 const DEFAULT_KERNEL = '/sys/kernel/btf/vmlinux';
 
@@ -71,6 +68,7 @@ function checkOutput(p: Parsed): void {
 
 /** distill/reconcile/map: expand directories, check output names, run over workers. */
 async function batch(kind: TaskKind, p: Parsed, opts: TaskOptions, io: Output): Promise<number> {
+  const [{ defaultJobs, expandInputs, runBatch }, { checkOutputOptions }] = await Promise.all([import('./batch.js'), import('./common.js')]);
   const files = expandInputs(p.args, bool(p.opts.recursive), io);
   if (files.length === 0) return EXIT_FAIL;
   checkOutputOptions(files, opts);
@@ -144,6 +142,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     example: { command: '$0 check -k /boot/vmlinuz-6.12.0 -k /boot/vmlinuz-6.18.0 mymod.ko', describe: 'a matrix of modules x kernels, then the reasons for each failure' },
     exits: 'Exit codes: 0 every module can be reconciled onto every kernel (or is not distilled), 1 some cannot or bad input, 2 usage error (nothing read).',
     run: async (p, io) => {
+      const [{ expandInputs }, { cmdCheck }] = await Promise.all([import('./batch.js'), import('./commands.js')]);
       const files = expandInputs(p.args, bool(p.opts.recursive), io);
       if (files.length === 0) return EXIT_FAIL;
       return cmdCheck({ files, kernels: p.opts.kernel as string[], json: bool(p.opts.json) }, io);
@@ -156,7 +155,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: [OPT_JSON],
     example: { command: '$0 inspect /lib/modules/$(uname -r)/kernel/net/ipv4/tcp_bbr.ko.xz', describe: 'sections, state and signature of a module' },
     exits: EXITS_READ,
-    run: (p, io) => cmdInspect({ files: p.args, json: bool(p.opts.json) }, io),
+    run: async (p, io) => (await import('./commands.js')).cmdInspect({ files: p.args, json: bool(p.opts.json) }, io),
   },
   {
     name: 'dump',
@@ -168,7 +167,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     ],
     example: { command: '$0 dump --base /sys/kernel/btf/vmlinux mymod.ko', describe: 'the module\'s split BTF, as bpftool btf dump file mymod.ko -B vmlinux' },
     exits: EXITS_READ,
-    run: (p, io) => cmdDump({ file: p.args[0]!, base: str(p.opts.base), format: p.opts.format as 'raw' | 'json' | 'c' }, io),
+    run: async (p, io) => (await import('./commands.js')).cmdDump({ file: p.args[0]!, base: str(p.opts.base), format: p.opts.format as 'raw' | 'json' | 'c' }, io),
   },
   {
     name: 'extract',
@@ -184,7 +183,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     check: (p) => {
       if (p.opts.output === '-' && p.opts.json) throw usage('-o - and --json cannot be used together (both write to stdout)');
     },
-    run: (p, io) => cmdExtract({ file: p.args[0]!, section: str(p.opts.section)!, output: str(p.opts.output)!, json: bool(p.opts.json) }, io),
+    run: async (p, io) => (await import('./commands.js')).cmdExtract({ file: p.args[0]!, section: str(p.opts.section)!, output: str(p.opts.output)!, json: bool(p.opts.json) }, io),
   },
   {
     name: 'min-core',
@@ -226,13 +225,19 @@ export const COMMANDS: readonly CommandSpec[] = [
       }
       if (o.output === '-' && o.json) throw usage('-o - and --json cannot be used together (both write to stdout)');
     },
-    run: (p, io) => p.opts.recursive ? cmdMinCoreArchive({
-      files: p.args, kernel: str(p.opts.kernel)!, outDir: str(p.opts['out-dir']), tar: str(p.opts.tar),
-      jobs: typeof p.opts.jobs === 'number' ? p.opts.jobs : defaultJobs(), json: bool(p.opts.json),
-    }, io, io === stdio) : cmdMinCore({
-      files: p.args, kernel: str(p.opts.kernel)!, modules: (p.opts.module as string[] | undefined) ?? [],
-      output: str(p.opts.output), split: bool(p.opts.split), outDir: str(p.opts['out-dir']), report: bool(p.opts.report), json: bool(p.opts.json),
-    }, io),
+    run: async (p, io) => {
+      if (p.opts.recursive) {
+        const [{ cmdMinCoreArchive }, { defaultJobs }] = await Promise.all([import('./archive.js'), import('./batch.js')]);
+        return cmdMinCoreArchive({
+          files: p.args, kernel: str(p.opts.kernel)!, outDir: str(p.opts['out-dir']), tar: str(p.opts.tar),
+          jobs: typeof p.opts.jobs === 'number' ? p.opts.jobs : defaultJobs(), json: bool(p.opts.json),
+        }, io, io === stdio);
+      }
+      return (await import('./core.js')).cmdMinCore({
+        files: p.args, kernel: str(p.opts.kernel)!, modules: (p.opts.module as string[] | undefined) ?? [],
+        output: str(p.opts.output), split: bool(p.opts.split), outDir: str(p.opts['out-dir']), report: bool(p.opts.report), json: bool(p.opts.json),
+      }, io);
+    },
   },
   {
     name: 'core-check',
@@ -250,102 +255,43 @@ export const COMMANDS: readonly CommandSpec[] = [
     check: (p) => {
       if ((p.opts.module as string[] | undefined)?.length && (p.opts.kernel as string[]).length > 1) throw usage('--module goes with one --kernel (module BTF is split on one vmlinux)');
     },
-    run: (p, io) => cmdCoreCheck({
+    run: async (p, io) => (await import('./core.js')).cmdCoreCheck({
       files: p.args, kernels: p.opts.kernel as string[], modules: (p.opts.module as string[] | undefined) ?? [],
       verbose: bool(p.opts.verbose), strict: bool(p.opts.strict), json: bool(p.opts.json),
     }, io),
   },
 ];
 
-/**
- * yargs renders and caches a command's whole help text every time the command
- * runs, in case its handler fails and help must be shown. modbtf reports its
- * own failures, so that rendering (over 10 ms of each run) is skipped; --help
- * is unaffected. Guarded: without the internal hook nothing changes.
- */
-function skipHelpCache(parser: object): void {
-  type Internals = { getUsageInstance?: () => { cacheHelpMessage?: () => void } };
-  const get = (parser as { getInternalMethods?: () => Internals }).getInternalMethods;
-  const usage = typeof get === 'function' ? get.call(parser).getUsageInstance?.() : undefined;
-  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
-}
-
-/** yargs' own messages, made one line naming the option or argument. */
-function usageLine(msg: string, cmd: CommandSpec | undefined, tokens: readonly string[]): string {
-  const unknown = /^Unknown arguments?: (.*)$/s.exec(msg);
-  if (unknown) {
-    const names = unknown[1]!.split(', ');
-    const shown = names.map((n) => {
-      const f = flag(n);
-      const typed = tokens.some((t) => t === f || t.startsWith(`${f}=`) || (n.length === 1 && /^-[A-Za-z]+$/.test(t) && t.includes(n)));
-      return typed ? f : `'${n}'`;
-    });
-    const opts = shown.filter((s) => s.startsWith('-'));
-    if (!cmd && !opts.length) return `unknown command ${shown[0]}`;
-    if (!cmd) return `unknown option${opts.length > 1 ? 's' : ''} ${opts.join(', ')} (a command's options go after it: modbtf COMMAND --help)`;
-    if (opts.length) return `unknown option${opts.length > 1 ? 's' : ''} ${opts.join(', ')}`;
-    return `unexpected argument${shown.length > 1 ? 's' : ''} ${shown.join(', ')}`;
-  }
-  if (/^Not enough non-option arguments/.test(msg)) {
-    return cmd ? `missing ${cmd.arg.shown} argument` : 'a command is required';
-  }
-  return msg.replace(/\s*\n\s*/g, ' ').trim();
-}
-
 /** Run modbtf with `argv` (without node and script); resolves to the exit code. */
 export async function run(argv: string[], io: Output = stdio): Promise<number> {
-  let chosen: { cmd: CommandSpec; argv: Record<string, unknown> } | undefined;
-  let usageError: string | null = null;
-  let text = '';
-  let parser: Argv = yargs()
-    .scriptName('modbtf')
-    .usage('$0 <command> [options]\n\nMake the BTF of out-of-tree Linux kernel modules survive kernel updates.')
-    .epilogue(`Run 'modbtf COMMAND --help' for a command's arguments, options and an example.\n${EXITS_WRITE}`);
-  for (const cmd of COMMANDS) {
-    const pos = cmd.arg.many ? `<${cmd.arg.name}..>` : `<${cmd.arg.name}>`;
-    parser = parser.command(`${cmd.name} ${pos}`, cmd.summary, (y) => declareOptions(y
-      .positional(cmd.arg.name, { type: 'string', array: cmd.arg.many, describe: cmd.arg.describe, default: undefined })
-      .example(cmd.example.command, cmd.example.describe)
-      .epilogue(cmd.exits), cmd.options),
-    (a) => {
-      chosen = { cmd, argv: a as Record<string, unknown> };
-    });
-  }
-  // Options of every command, accepted before the command name too.
-  parser = declareOptions(parser, GLOBAL_OPTIONS);
-  parser = parser
-    .demandCommand(1, 'a command is required')
-    .strict()
-    .help()
-    .alias('h', 'help')
-    .version(modbtfVersion())
-    .alias('V', 'version')
-    .wrap(null)
-    .exitProcess(false)
-    .fail((msg, err) => {
-      if (err) throw err;
-      usageError = msg;
-    });
-  skipHelpCache(parser);
-  try {
-    parser.parse(argv, {}, (_err, _a, output) => {
-      text = output;
-    });
-  } catch (e) {
-    io.err(`modbtf: ${describeError(e)}`);
-    return EXIT_USAGE;
-  }
-  const cmd = chosen?.cmd;
-  const prefix = cmd ? `modbtf: ${cmd.name}: ` : 'modbtf: ';
-  if (usageError !== null) {
-    io.err(`${prefix}${usageLine(usageError, cmd, argv)}`);
-    return EXIT_USAGE;
-  }
-  if (!chosen || !cmd) {
-    // --help or --version: yargs rendered the text.
-    if (text) io.out(text);
+  // `modbtf --version` alone, as yargs prints it (the version probe of scripts and packagers).
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    io.out(modbtfVersion());
     return 0;
   }
+  let chosen = parsePlain(COMMANDS, GLOBAL_OPTIONS, argv);
+  if (!chosen) {
+    const { parseWithYargs } = await import('./usage.js');
+    let r;
+    try {
+      r = parseWithYargs(COMMANDS, argv, `Run 'modbtf COMMAND --help' for a command's arguments, options and an example.\n${EXITS_WRITE}`);
+    } catch (e) {
+      io.err(`modbtf: ${describeError(e)}`);
+      return EXIT_USAGE;
+    }
+    if (r.usageError !== null) {
+      io.err(`${r.chosen ? `modbtf: ${r.chosen.cmd.name}: ` : 'modbtf: '}${r.usageError}`);
+      return EXIT_USAGE;
+    }
+    if (!r.chosen) {
+      // --help or --version: yargs rendered the text.
+      if (r.text) io.out(r.text);
+      return 0;
+    }
+    chosen = r.chosen;
+  }
+  const cmd = chosen.cmd;
+  const prefix = `modbtf: ${cmd.name}: `;
   let parsed: Parsed;
   try {
     const a = chosen.argv;

@@ -688,19 +688,28 @@ export class CandidateIndex {
         while (off < owner.startStrOff && owner.base) owner = owner.base;
         const ob = owner.strings;
         const start = off - owner.startStrOff;
-        let end = start;
-        while (end < ob.length && ob[end] !== 0) end++;
-        if (end === start) continue;
-        // essential length (a `___flavor` suffix cut), then FNV-1a over it
-        let ess = end - start;
-        for (let p = end - 5; p >= start; p--) {
-          if (ob[p] !== 95 && ob[p + 1] === 95 && ob[p + 2] === 95 && ob[p + 3] === 95 && ob[p + 4] !== 95) {
-            ess = p - start + 1;
-            break;
-          }
-        }
+        // One pass to the NUL: FNV-1a over the name, and where the last `___flavor` suffix starts
+        // (a separator is X___Y with X and Y not '_', as bpf_core_essential_name_len finds it).
         let h = 0x811c9dc5;
-        for (let q = start; q < start + ess; q++) h = Math.imul(h ^ ob[q]!, 0x01000193);
+        let q = start;
+        let run = 0;
+        let ess = -1;
+        for (; q < ob.length; q++) {
+          const c = ob[q]!;
+          if (c === 0) break;
+          if (c === 95) {
+            run++;
+          } else {
+            if (run === 3 && q - 4 >= start && ob[q - 4] !== 95) ess = q - 3;
+            run = 0;
+          }
+          h = Math.imul(h ^ c, 0x01000193);
+        }
+        if (q === start) continue;
+        if (ess >= 0) {
+          h = 0x811c9dc5;
+          for (let r = start; r < ess; r++) h = Math.imul(h ^ ob[r]!, 0x01000193);
+        }
         h >>>= 0;
         const id = b.startId + i;
         hash[id] = h;

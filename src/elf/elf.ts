@@ -1,9 +1,9 @@
 /**
- * ELF reading. elfy parses and validates the file and names the sections;
- * the numeric fields of each section header are read from the raw bytes,
- * since elfy 1.0.0 reads ELF64 sh_addralign/sh_entsize at the wrong offsets.
+ * ELF reading: the header and section headers are read straight from the
+ * bytes (DataView), no object per program header and no copy. Which files are
+ * refused, and the section names, are as they were when the file was parsed
+ * with elfy 1.0.0 (test/elf-reader.test.ts compares the two).
  */
-import elfy from 'elfy';
 import { ModbtfError } from '../errors.js';
 
 export const SHT_NULL = 0;
@@ -100,30 +100,34 @@ export class ElfFile {
     if (shstrndx >= shnum) fail(`section name table index ${shstrndx} is out of range (${shnum} sections)`);
     this.shstrndx = shstrndx;
 
-    // Checked here, before elfy, whose own check of it is an assertion naming none of this.
+    // Checked here, before the name table is read.
     if (this.readShdr(shstrndx).type !== SHT_STRTAB) fail(`section ${shstrndx} holding section names is not a string table`);
-    // elfy validates the header and resolves the names (it throws plain Errors, whose text is elfy's own).
-    let names: string[];
-    try {
-      const parsed = elfy.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      names = parsed.body.sections.map((s) => s.name);
-    } catch {
-      names = [];
-      if (shnum < SHN_LORESERVE) fail('malformed ELF: its section headers cannot be read');
-    }
-    const secs: ElfSection[] = [];
-    for (let i = 0; i < shnum; i++) {
-      const h = this.readShdr(i);
-      secs.push({ ...h, index: i, name: names[i] ?? '' });
-    }
+    // What elfy refused: program headers past the end or too short to read, and section
+    // counts or a name-table index only section 0 holds (extended numbering).
+    const rawShnum = dv.getUint16(0x3c, le);
+    const rawShstrndx = dv.getUint16(0x3e, le);
+    const phoff = Number(dv.getBigUint64(0x20, le));
+    const phentsize = dv.getUint16(0x36, le);
+    const phnum = dv.getUint16(0x38, le);
+    const badPhdrs = phoff !== 0 && phnum !== 0 && (phoff + phnum * phentsize > bytes.length || (phentsize > 0 && phentsize < 56));
+    const namesRead = !badPhdrs && rawShnum !== 0 && rawShstrndx < rawShnum;
+    if (!namesRead && shnum < SHN_LORESERVE) fail('malformed ELF: its section headers cannot be read');
+    const secs: ElfSection[] = new Array(shnum);
+    for (let i = 0; i < shnum; i++) secs[i] = this.readShdr(i);
     const strtab = secs[shstrndx]!;
     if (strtab.type !== SHT_STRTAB) fail(`section ${shstrndx} holding section names is not a string table`);
+    if (namesRead) {
+      // As elfy named them: UTF-8, from the name table's bytes within the file.
+      const start = Math.min(strtab.offset, bytes.length);
+      const end = Math.min(strtab.offset + strtab.size, bytes.length);
+      for (const s of secs) if (start + s.nameOff < end) s.name = this.cstr(start + s.nameOff, end, 'utf8');
+    }
     for (const s of secs) {
       if (s.type !== SHT_NOBITS && s.type !== SHT_NULL && s.offset + s.size > bytes.length) {
         fail(`section [${s.index}] ${s.name || '(unnamed)'} [${s.offset}, ${s.offset + s.size}) runs past the end of the file (${bytes.length} bytes)`, s.name || `[${s.index}]`);
       }
       if (s.nameOff >= strtab.size) fail(`section [${s.index}] name offset ${s.nameOff} is outside the section name table`);
-      if (names.length === 0) s.name = this.cstr(strtab.offset + s.nameOff, strtab.offset + strtab.size);
+      if (!namesRead) s.name = this.cstr(strtab.offset + s.nameOff, strtab.offset + strtab.size);
       if (s.name && !this.byName.has(s.name)) this.byName.set(s.name, s);
     }
     this.sections = secs;
@@ -133,27 +137,27 @@ export class ElfFile {
     return new ElfFile(bytes, file);
   }
 
-  private cstr(start: number, end: number): string {
+  private cstr(start: number, end: number, encoding: 'latin1' | 'utf8' = 'latin1'): string {
     let i = start;
     while (i < end && this.bytes[i] !== 0) i++;
-    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, i - start).toString('latin1');
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, i - start).toString(encoding);
   }
 
-  /** Raw section header fields of section `i` (read from the bytes, not elfy). */
-  private readShdr(i: number): Omit<ElfSection, 'index' | 'name'> {
+  /** Section `i`'s header fields (its name is filled in from the name table). */
+  private readShdr(i: number): ElfSection {
     const dv = this.dv;
     const le = this.littleEndian;
     const o = this.shoff + i * this.shentsize;
     if (this.is64) {
       return {
-        nameOff: dv.getUint32(o, le), type: dv.getUint32(o + 4, le), flags: dv.getBigUint64(o + 8, le),
+        index: i, name: '', nameOff: dv.getUint32(o, le), type: dv.getUint32(o + 4, le), flags: dv.getBigUint64(o + 8, le),
         addr: dv.getBigUint64(o + 16, le), offset: Number(dv.getBigUint64(o + 24, le)),
         size: Number(dv.getBigUint64(o + 32, le)), link: dv.getUint32(o + 40, le), info: dv.getUint32(o + 44, le),
         addralign: dv.getBigUint64(o + 48, le), entsize: dv.getBigUint64(o + 56, le),
       };
     }
     return {
-      nameOff: dv.getUint32(o, le), type: dv.getUint32(o + 4, le), flags: BigInt(dv.getUint32(o + 8, le)),
+      index: i, name: '', nameOff: dv.getUint32(o, le), type: dv.getUint32(o + 4, le), flags: BigInt(dv.getUint32(o + 8, le)),
       addr: BigInt(dv.getUint32(o + 12, le)), offset: dv.getUint32(o + 16, le), size: dv.getUint32(o + 20, le),
       link: dv.getUint32(o + 24, le), info: dv.getUint32(o + 28, le),
       addralign: BigInt(dv.getUint32(o + 32, le)), entsize: BigInt(dv.getUint32(o + 36, le)),

@@ -148,9 +148,15 @@ export function editElfPieces(elf: ElfFile, edits: ElfEdits): ElfPieces {
     if (a.like && !elf.section(a.like)) throw new ModbtfError('E_ELF_SECTION', `no section ${a.like} to model ${a.name} on`, { file, section: a.like });
   }
 
-  // Headers, as raw bytes, patched below.
-  const headers: Uint8Array[] = elf.sections.map((s) => Uint8Array.prototype.slice.call(elf.headerBytes(s.index)));
-  const hdv = (i: number): DataView => new DataView(headers[i]!.buffer);
+  // Headers, as raw bytes, patched below: one copy of the whole table (Uint8Array slice, so a
+  // Buffer input is neither mutated nor misread), each header a view of it.
+  const copied = Uint8Array.prototype.slice.call(elf.bytes, elf.shoff, elf.shoff + nsec * SHDR64);
+  const headers: Uint8Array[] = new Array(nsec);
+  for (let i = 0; i < nsec; i++) headers[i] = copied.subarray(i * SHDR64, (i + 1) * SHDR64);
+  const hdv = (i: number): DataView => {
+    const h = headers[i]!;
+    return new DataView(h.buffer, h.byteOffset, h.byteLength);
+  };
 
   // Start appending where the old section header table was, when it ends the file.
   const tableEnd = elf.shoff + nsec * SHDR64;

@@ -1,5 +1,4 @@
 /** Atomic writes: temp file beside the target, fsync, rename; mode kept; input untouched on failure. */
-import { randomBytes } from 'node:crypto';
 import { chownSync, closeSync, fchmodSync, fsync, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync, writevSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ModbtfError, ioReason } from '../errors.js';
@@ -16,9 +15,14 @@ export function setBeforeRenameHook(fn: ((tmp: string) => Promise<void> | void) 
   beforeRename = fn;
 }
 
-/** The temp file name of a write to `path` by process `pid`. */
+/**
+ * The temp file name of a write to `path` by process `pid`. The suffix only
+ * keeps concurrent writers apart: the file is created with O_EXCL, so a name
+ * that exists already fails rather than being reused (no need for node:crypto,
+ * whose load every writing command would pay).
+ */
 const tempName = (path: string, pid: number): string =>
-  join(dirname(path), `.${basename(path)}.modbtf-${pid}-${randomBytes(4).toString('hex')}.tmp`);
+  join(dirname(path), `.${basename(path)}.modbtf-${pid}-${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0')}.tmp`);
 
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -109,9 +113,11 @@ function noteOwnChange(dir: string): void {
  */
 export function removeStaleTemps(path: string): string[] {
   const dir = dirname(path);
-  const re = new RegExp(`^\\.${escapeRe(basename(path))}\\.modbtf-(\\d+)-[0-9a-f]+\\.tmp$`);
   const removed: string[] = [];
   const names = tempNamesIn(dir);
+  // Usually none: then no pattern is compiled (one per target name, a cost in a batch).
+  if (names.length === 0) return removed;
+  const re = new RegExp(`^\\.${escapeRe(basename(path))}\\.modbtf-(\\d+)-[0-9a-f]+\\.tmp$`);
   for (const name of names) {
     const m = re.exec(name);
     if (!m) continue;
