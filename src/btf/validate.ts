@@ -420,8 +420,12 @@ function checkMeta(btf: Btf, names: NameCheck, w: Uint32Array, id: number, o: nu
     case Kind.ENUM: case Kind.ENUM64: {
       if (at8 > 8 || !isPow2(at8)) return invalid(id, `size ${at8} is not 1, 2, 4 or 8`);
       const step = kind === Kind.ENUM ? 2 : 3;
+      const own = names.own;
+      const ownStart = names.ownStart;
       for (let i = 0, p = o + 3; i < vlen; i++, p += step) {
-        if (!names.ok(w[p]!, 'ident') && (f = nameFinding(btf, id, w[p]!, 'ident', `enumerator #${i} name`))) return f;
+        const nameOff = w[p]!;
+        if ((nameOff === 0 || nameOff < ownStart || (own[nameOff - ownStart]! & 3) !== 3)
+          && !names.ok(nameOff, 'ident') && (f = nameFinding(btf, id, nameOff, 'ident', `enumerator #${i} name`))) return f;
       }
       break;
     }
