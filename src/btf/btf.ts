@@ -6,7 +6,8 @@
 import { ModbtfError, type ErrorLocation } from '../errors.js';
 import {
   BTF_HEADER_LEN, BTF_HEADER_LEN_LAYOUT, BTF_LAYOUT_ENTRY, BTF_MAGIC, BTF_MAX_KIND, BTF_MAX_VLEN,
-  BTF_VERSION, FIXED_SIZE, LAYOUT, MEMBER_SIZE, Kind, isKnownKind, kindName,
+  BTF_VERSION, FIXED_SIZE, FIXED_WORDS, MEMBER_ID_WORD, MEMBER_SIZE, MEMBER_STR_WORD, MEMBER_WORDS, NO_FIELD,
+  TYPE_IS_ID, Kind, isKnownKind, kindName,
 } from './kinds.js';
 import { StrIndex, hashBytes } from './strindex.js';
 
@@ -125,6 +126,9 @@ export class Btf {
   readonly dv: DataView;
 
   private strIndex: StrIndex | null = null;
+  private wordsCache: Uint32Array | null = null;
+  /** The bytes toBytes() would write, when this Btf was made over them (see fromSerialized). */
+  private serialized: Uint8Array | null = null;
 
   private constructor(
     header: BtfHeader, types: Uint8Array, strings: Uint8Array, offsets: Uint32Array,
@@ -239,6 +243,31 @@ export class Btf {
   }
 
   /**
+   * A Btf over `raw`, bytes serializeSections() wrote, whose type records
+   * start at `offsets` (known to whoever wrote them, so the type section is
+   * not walked again) and are all of kinds modbtf knows. Its sections are
+   * views of `raw`, and bytesView() is `raw`.
+   */
+  static fromSerialized(raw: Uint8Array, offsets: Uint32Array, le: boolean, base: Btf | null, where: ErrorLocation = {}): Btf {
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const hdrLen = dv.getUint32(4, le);
+    const typeLen = dv.getUint32(12, le);
+    const strOff = dv.getUint32(16, le);
+    const strLen = dv.getUint32(20, le);
+    const layoutLen = hdrLen >= BTF_HEADER_LEN_LAYOUT ? dv.getUint32(28, le) : 0;
+    const header: BtfHeader = {
+      magic: BTF_MAGIC, version: BTF_VERSION, flags: 0, hdrLen,
+      typeOff: 0, typeLen, strOff, strLen,
+      layoutOff: layoutLen ? typeLen : 0, layoutLen,
+    };
+    const layout = layoutLen ? raw.subarray(hdrLen + typeLen, hdrLen + typeLen + layoutLen) : null;
+    const btf = new Btf(header, raw.subarray(hdrLen, hdrLen + typeLen), raw.subarray(hdrLen + strOff, hdrLen + strOff + strLen),
+      offsets, le, base, where, layout, 0);
+    btf.serialized = raw;
+    return btf;
+  }
+
+  /**
    * Serialize: header (as long as the source's, extra bytes zero, as libbpf
    * keeps it), type section, kind layout section (if this BTF has one),
    * string section, in this BTF's byte order.
@@ -253,6 +282,7 @@ export class Btf {
    * bytes, or built): a view of those bytes. Otherwise toBytes().
    */
   bytesView(): Uint8Array {
+    if (this.serialized) return this.serialized;
     const t = this.types;
     const s = this.strings;
     const h = BTF_HEADER_LEN;
@@ -317,6 +347,27 @@ export class Btf {
 
   hasType(id: number): boolean {
     return id >= 0 && id < this.typeCount;
+  }
+
+  /**
+   * The own type section as u32 words in host order (every field of a record
+   * is a u32, and records start at 4-byte offsets): a view of `types` when it
+   * is aligned and in host order (made once), else a converted copy made on
+   * each call (which does not see later writes to `types`).
+   */
+  words(): Uint32Array {
+    if (this.wordsCache) return this.wordsCache;
+    const t = this.types;
+    const n = t.length >>> 2;
+    if (this.littleEndian === HOST_LE && t.byteOffset % 4 === 0) {
+      this.wordsCache = new Uint32Array(t.buffer, t.byteOffset, n);
+      return this.wordsCache;
+    }
+    const w = new Uint32Array(n);
+    const dv = this.dv;
+    const le = this.littleEndian;
+    for (let i = 0; i < n; i++) w[i] = dv.getUint32(i * 4, le);
+    return w;
   }
 
   /** Byte offset of own type `id` in `types`. */
@@ -439,16 +490,18 @@ export class Btf {
   forEachIdField(id: number, fn: (pos: number) => void): void {
     const o = this.off(id);
     const info = this.dv.getUint32(o + 4, this.littleEndian);
-    const l = LAYOUT[(info >>> 24) & BTF_MAX_KIND];
-    if (!l) throw this.unknownKindError(id, (info >>> 24) & BTF_MAX_KIND, 'follow its type references');
-    if (l.typeIsId) fn(o + 8);
-    for (const e of l.extraIds) fn(o + e);
-    if (l.memberIds.length) {
+    const kind = (info >>> 24) & BTF_MAX_KIND;
+    if (!isKnownKind(kind)) throw this.unknownKindError(id, kind, 'follow its type references');
+    if (TYPE_IS_ID[kind]) fn(o + 8);
+    if (kind === Kind.ARRAY) {
+      fn(o + 12);
+      fn(o + 16);
+    }
+    const m = MEMBER_ID_WORD[kind]!;
+    if (m !== NO_FIELD) {
       const vlen = info & BTF_MAX_VLEN;
-      let p = o + 12 + l.extra;
-      for (let i = 0; i < vlen; i++, p += l.member) {
-        for (const m of l.memberIds) fn(p + m);
-      }
+      const step = MEMBER_WORDS[kind]! * 4;
+      for (let i = 0, p = o + FIXED_WORDS[kind]! * 4 + m * 4; i < vlen; i++, p += step) fn(p);
     }
   }
 
@@ -456,15 +509,14 @@ export class Btf {
   forEachStrField(id: number, fn: (pos: number) => void): void {
     const o = this.off(id);
     const info = this.dv.getUint32(o + 4, this.littleEndian);
-    const l = LAYOUT[(info >>> 24) & BTF_MAX_KIND];
-    if (!l) throw this.unknownKindError(id, (info >>> 24) & BTF_MAX_KIND, 'rewrite its strings');
+    const kind = (info >>> 24) & BTF_MAX_KIND;
+    if (!isKnownKind(kind)) throw this.unknownKindError(id, kind, 'rewrite its strings');
     fn(o);
-    if (l.memberStrs.length) {
+    const m = MEMBER_STR_WORD[kind]!;
+    if (m !== NO_FIELD) {
       const vlen = info & BTF_MAX_VLEN;
-      let p = o + 12 + l.extra;
-      for (let i = 0; i < vlen; i++, p += l.member) {
-        for (const m of l.memberStrs) fn(p + m);
-      }
+      const step = MEMBER_WORDS[kind]! * 4;
+      for (let i = 0, p = o + FIXED_WORDS[kind]! * 4 + m * 4; i < vlen; i++, p += step) fn(p);
     }
   }
 
@@ -482,45 +534,37 @@ export class Btf {
   }
 
   private fieldPositions(ids: boolean): Uint32Array {
-    const dv = this.dv;
-    const le = this.littleEndian;
+    const w = this.words();
     const offs = this.offsets;
-    // Two passes over the record headers: count, then fill an array of exactly that size
-    // (no growing, no closure: this runs over every member of a module's BTF, cold).
+    // Two passes over the record headers: count, then fill an array of exactly that size.
     let count = 0;
     for (let i = 0; i < offs.length; i++) {
-      const info = dv.getUint32(offs[i]! + 4, le);
-      const l = LAYOUT[(info >>> 24) & BTF_MAX_KIND];
-      if (!l) throw this.unknownKindError(this.startId + i, (info >>> 24) & BTF_MAX_KIND, ids ? 'renumber its type references' : 'rewrite its strings');
-      count += (ids ? (l.typeIsId ? 1 : 0) + l.extraIds.length : 1) + (info & BTF_MAX_VLEN) * (ids ? l.memberIds : l.memberStrs).length;
+      const info = w[(offs[i]! >>> 2) + 1]!;
+      const kind = (info >>> 24) & BTF_MAX_KIND;
+      if (!isKnownKind(kind)) throw this.unknownKindError(this.startId + i, kind, ids ? 'renumber its type references' : 'rewrite its strings');
+      const m = ids ? MEMBER_ID_WORD[kind]! : MEMBER_STR_WORD[kind]!;
+      count += (ids ? TYPE_IS_ID[kind]! + (kind === Kind.ARRAY ? 2 : 0) : 1) + (m === NO_FIELD ? 0 : info & BTF_MAX_VLEN);
     }
     const out = new Uint32Array(count);
     let n = 0;
     for (let i = 0; i < offs.length; i++) {
       const o = offs[i]!;
-      const info = dv.getUint32(o + 4, le);
-      const l = LAYOUT[(info >>> 24) & BTF_MAX_KIND]!;
-      const fields = ids ? l.memberIds : l.memberStrs;
+      const info = w[(o >>> 2) + 1]!;
+      const kind = (info >>> 24) & BTF_MAX_KIND;
+      const m = ids ? MEMBER_ID_WORD[kind]! : MEMBER_STR_WORD[kind]!;
       if (ids) {
-        if (l.typeIsId) out[n++] = o + 8;
-        const extra = l.extraIds;
-        for (let e = 0; e < extra.length; e++) out[n++] = o + extra[e]!;
+        if (TYPE_IS_ID[kind]) out[n++] = o + 8;
+        if (kind === Kind.ARRAY) {
+          out[n++] = o + 12;
+          out[n++] = o + 16;
+        }
       } else {
         out[n++] = o;
       }
-      const nf = fields.length;
-      if (nf) {
+      if (m !== NO_FIELD) {
         const vlen = info & BTF_MAX_VLEN;
-        const step = l.member;
-        let p = o + 12 + l.extra;
-        if (nf === 1) {
-          const f0 = fields[0]!;
-          for (let j = 0; j < vlen; j++, p += step) out[n++] = p + f0;
-        } else {
-          for (let j = 0; j < vlen; j++, p += step) {
-            for (let k = 0; k < nf; k++) out[n++] = p + fields[k]!;
-          }
-        }
+        const step = MEMBER_WORDS[kind]! * 4;
+        for (let j = 0, p = o + FIXED_WORDS[kind]! * 4 + m * 4; j < vlen; j++, p += step) out[n++] = p;
       }
     }
     return out;
@@ -536,29 +580,39 @@ export class Btf {
    * valid offset. Parsing alone checks structure only (fast for vmlinux).
    */
   checkReferences(): void {
-    const dv = this.dv;
-    const le = this.littleEndian;
-    for (let id = this.startId; id < this.typeCount; id++) {
-      if (!isKnownKind(this.kind(id))) {
-        // Only the name is known to be a string offset (libbpf checks no more).
-        const v = this.nameOff(id);
-        if (v >= this.strEnd) {
-          throw this.error('E_BTF_STRING', `${kindName(this.kind(id))} has string offset ${v}, out of range (string section ends at ${this.strEnd})`, id);
-        }
-        continue;
+    const w = this.words();
+    const offs = this.offsets;
+    const typeCount = this.typeCount;
+    const strEnd = this.strEnd;
+    const strErr = (id: number, v: number): ModbtfError =>
+      this.error('E_BTF_STRING', `${kindName(this.kind(id))} has string offset ${v}, out of range (string section ends at ${strEnd})`, id);
+    const idErr = (id: number, v: number): ModbtfError =>
+      this.error('E_BTF_TYPE_ID', `${kindName(this.kind(id))} refers to type id ${v}, out of range (last id ${typeCount - 1})`, id);
+    for (let i = 0; i < offs.length; i++) {
+      const id = this.startId + i;
+      const o = offs[i]! >>> 2;
+      const info = w[o + 1]!;
+      const kind = (info >>> 24) & BTF_MAX_KIND;
+      // Only the name of a kind modbtf does not know is known to be a string offset (libbpf checks no more).
+      if (w[o]! >= strEnd && !isKnownKind(kind)) throw strErr(id, w[o]!);
+      if (!isKnownKind(kind)) continue;
+      if (TYPE_IS_ID[kind] && w[o + 2]! >= typeCount) throw idErr(id, w[o + 2]!);
+      if (kind === Kind.ARRAY) {
+        if (w[o + 3]! >= typeCount) throw idErr(id, w[o + 3]!);
+        if (w[o + 4]! >= typeCount) throw idErr(id, w[o + 4]!);
       }
-      this.forEachIdField(id, (pos) => {
-        const v = dv.getUint32(pos, le);
-        if (v >= this.typeCount) {
-          throw this.error('E_BTF_TYPE_ID', `${kindName(this.kind(id))} refers to type id ${v}, out of range (last id ${this.typeCount - 1})`, id);
-        }
-      });
-      this.forEachStrField(id, (pos) => {
-        const v = dv.getUint32(pos, le);
-        if (v >= this.strEnd) {
-          throw this.error('E_BTF_STRING', `${kindName(this.kind(id))} has string offset ${v}, out of range (string section ends at ${this.strEnd})`, id);
-        }
-      });
+      const mi = MEMBER_ID_WORD[kind]!;
+      const ms = MEMBER_STR_WORD[kind]!;
+      const vlen = info & BTF_MAX_VLEN;
+      const step = MEMBER_WORDS[kind]!;
+      const first = o + FIXED_WORDS[kind]!;
+      if (mi !== NO_FIELD) {
+        for (let j = 0, p = first + mi; j < vlen; j++, p += step) if (w[p]! >= typeCount) throw idErr(id, w[p]!);
+      }
+      if (w[o]! >= strEnd) throw strErr(id, w[o]!);
+      if (ms !== NO_FIELD) {
+        for (let j = 0, p = first + ms; j < vlen; j++, p += step) if (w[p]! >= strEnd) throw strErr(id, w[p]!);
+      }
     }
   }
 }

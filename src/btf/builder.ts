@@ -5,7 +5,7 @@
  */
 import { Btf, serializeSections } from './btf.js';
 import { BTF_HEADER_LEN, FIXED_SIZE, Kind, LAYOUT, makeInfo } from './kinds.js';
-import { StrIndex, hashBytes, strEnd } from './strindex.js';
+import { StrIndex, hashBytes, scan, scanString } from './strindex.js';
 
 class GrowBuf {
   bytes: Uint8Array;
@@ -72,7 +72,11 @@ export class BtfBuilder {
   /** addString for the bytes key[start, end) (no NUL among them). */
   addStringBytes(key: Uint8Array, start: number, end: number): number {
     if (end === start) return 0;
-    const h = hashBytes(key, start, end);
+    return this.addHashed(key, start, end, hashBytes(key, start, end));
+  }
+
+  /** addStringBytes with the hash of the bytes known. */
+  private addHashed(key: Uint8Array, start: number, end: number, h: number): number {
     const own = this.strIdx.find(key, start, end, h);
     if (own >= 0) return this.startStrOff + own;
     if (this.base) {
@@ -96,7 +100,10 @@ export class BtfBuilder {
     const bytes = owner.strings;
     const start = off - owner.startStrOff;
     if (start >= bytes.length) src.str(off); // throws the out-of-range error
-    return this.addStringBytes(bytes, start, strEnd(bytes, start));
+    scanString(bytes, start);
+    const end = scan.end;
+    if (end === start) return 0;
+    return this.addHashed(bytes, start, end, scan.hash);
   }
 
   private grow(n: number): number {

@@ -152,3 +152,27 @@ export const INT_BOOL = 4;
 export function isComposite(kind: number): boolean {
   return kind === Kind.STRUCT || kind === Kind.UNION;
 }
+
+/**
+ * The LAYOUT table flattened into typed arrays of u32 word counts and offsets, for loops over
+ * raw records (every field of every known kind is a u32): fixed words per record (0 for kinds
+ * modbtf does not know), words per vlen entry, whether word 2 is a type id, and the word
+ * offset inside a vlen entry of its one type id / string offset (NO_FIELD when it has none).
+ * ARRAY's two extra ids (words 3 and 4) are the only fixed ids past word 2.
+ */
+export const NO_FIELD = 0xff;
+export const FIXED_WORDS = new Uint8Array(BTF_MAX_KIND + 1);
+export const MEMBER_WORDS = new Uint8Array(BTF_MAX_KIND + 1);
+export const TYPE_IS_ID = new Uint8Array(BTF_MAX_KIND + 1);
+export const MEMBER_ID_WORD = new Uint8Array(BTF_MAX_KIND + 1).fill(NO_FIELD);
+export const MEMBER_STR_WORD = new Uint8Array(BTF_MAX_KIND + 1).fill(NO_FIELD);
+for (let k = 1; k <= KIND_MAX; k++) {
+  const l = LAYOUT[k]!;
+  FIXED_WORDS[k] = (12 + l.extra) / 4;
+  MEMBER_WORDS[k] = l.member / 4;
+  TYPE_IS_ID[k] = l.typeIsId ? 1 : 0;
+  if (l.memberIds.length > 1 || l.memberStrs.length > 1) throw new Error('kind layout: more than one id or string per vlen entry');
+  if (l.memberIds.length) MEMBER_ID_WORD[k] = l.memberIds[0]! / 4;
+  if (l.memberStrs.length) MEMBER_STR_WORD[k] = l.memberStrs[0]! / 4;
+  if (l.extraIds.length && (k !== Kind.ARRAY || l.extraIds.join() !== '12,16')) throw new Error('kind layout: unexpected fixed ids');
+}

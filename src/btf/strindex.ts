@@ -5,10 +5,13 @@
  * nothing per string.
  */
 
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
 /** FNV-1a over bytes[start, end). */
 export function hashBytes(bytes: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  let h = FNV_OFFSET;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, FNV_PRIME);
   return h >>> 0;
 }
 
@@ -18,9 +21,29 @@ export function strEnd(bytes: Uint8Array, start: number): number {
   return e < 0 ? bytes.length : e;
 }
 
+/**
+ * The string at `start` of `bytes` (up to its NUL or the end) in one pass:
+ * its end is left in `scan.end` and its hashBytes() in `scan.hash`.
+ */
+export const scan = { end: 0, hash: 0 };
+export function scanString(bytes: Uint8Array, start: number): void {
+  const n = bytes.length;
+  let h = FNV_OFFSET;
+  let e = start;
+  for (; e < n; e++) {
+    const c = bytes[e]!;
+    if (c === 0) break;
+    h = Math.imul(h ^ c, FNV_PRIME);
+  }
+  scan.end = e;
+  scan.hash = h >>> 0;
+}
+
 export class StrIndex {
   /** Slot -> offset in the table's string bytes, -1 when empty. */
   private slots: Int32Array;
+  /** Slot -> hash of the string there. */
+  private hashes: Uint32Array;
   private mask: number;
   private count = 0;
 
@@ -29,6 +52,7 @@ export class StrIndex {
     let n = 64;
     while (n < capacity * 2) n *= 2;
     this.slots = new Int32Array(n).fill(-1);
+    this.hashes = new Uint32Array(n);
     this.mask = n - 1;
   }
 
@@ -50,9 +74,13 @@ export class StrIndex {
   find(key: Uint8Array, start: number, end: number, hash = hashBytes(key, start, end)): number {
     const bytes = this.bytes();
     const len = end - start;
-    for (let s = hash & this.mask; ; s = (s + 1) & this.mask) {
-      const off = this.slots[s]!;
+    const slots = this.slots;
+    const hashes = this.hashes;
+    const mask = this.mask;
+    for (let s = hash & mask; ; s = (s + 1) & mask) {
+      const off = slots[s]!;
       if (off < 0) return -1;
+      if (hashes[s] !== hash) continue;
       if (bytes[off + len] !== 0 && off + len < bytes.length) continue;
       let i = 0;
       while (i < len && bytes[off + i] === key[start + i]) i++;
@@ -71,22 +99,32 @@ export class StrIndex {
   /** Record the string at `off` (known absent), whose hash is `hash`. */
   put(off: number, hash: number): void {
     if ((this.count + 1) * 2 > this.slots.length) this.grow();
-    let s = hash & this.mask;
-    while (this.slots[s]! >= 0) s = (s + 1) & this.mask;
+    const mask = this.mask;
+    let s = hash & mask;
+    while (this.slots[s]! >= 0) s = (s + 1) & mask;
     this.slots[s] = off;
+    this.hashes[s] = hash;
     this.count++;
   }
 
   private grow(): void {
     const old = this.slots;
-    this.slots = new Int32Array(old.length * 2).fill(-1);
-    this.mask = this.slots.length - 1;
-    const bytes = this.bytes();
-    for (const off of old) {
+    const oldHashes = this.hashes;
+    const n = old.length * 2;
+    const slots = new Int32Array(n).fill(-1);
+    const hashes = new Uint32Array(n);
+    const mask = n - 1;
+    for (let i = 0; i < old.length; i++) {
+      const off = old[i]!;
       if (off < 0) continue;
-      let s = hashBytes(bytes, off, strEnd(bytes, off)) & this.mask;
-      while (this.slots[s]! >= 0) s = (s + 1) & this.mask;
-      this.slots[s] = off;
+      const h = oldHashes[i]!;
+      let s = h & mask;
+      while (slots[s]! >= 0) s = (s + 1) & mask;
+      slots[s] = off;
+      hashes[s] = h;
     }
+    this.slots = slots;
+    this.hashes = hashes;
+    this.mask = mask;
   }
 }

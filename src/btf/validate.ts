@@ -5,7 +5,10 @@
  */
 import { Btf } from './btf.js';
 import { ModbtfError } from '../errors.js';
-import { INT_BOOL, INT_CHAR, INT_SIGNED, KIND_MAX, Kind, LAYOUT, infoKflag, infoKind, infoVlen, kindName, type KindLayout } from './kinds.js';
+import {
+  FIXED_WORDS, INT_BOOL, INT_CHAR, INT_SIGNED, KIND_MAX, Kind, MEMBER_ID_WORD, MEMBER_STR_WORD, MEMBER_WORDS, NO_FIELD, TYPE_IS_ID,
+  infoKflag, infoKind, infoVlen, kindName,
+} from './kinds.js';
 
 const KSYM_NAME_LEN = 512;
 const PTR_SIZE = 8;
@@ -138,38 +141,42 @@ export function validateBtf(btf: Btf): void {
   btf.requireKnownKinds('check it as the kernel would');
   const start = btf.startId;
   const n = btf.nrTypes;
-  const dv = btf.dv;
-  const le = btf.littleEndian;
+  const w = btf.words();
   const offs = btf.offsets;
   const typeCount = btf.typeCount;
   const strEnd = btf.strEnd;
+  const names = new NameCheck(btf);
   let refErr: Finding | null = null;
   let metaErr: Finding | null = null;
-  for (let i = 0; i < n; i++) {
-    const id = start + i;
-    const o = offs[i]!;
-    const info = dv.getUint32(o + 4, le);
-    const kind = infoKind(info);
-    const vlen = infoVlen(info);
-    const l = LAYOUT[kind]!;
-    // references: type ids, then string offsets, in record order
-    const badId = firstAtLeast(dv, le, o, vlen, l, true, typeCount);
-    if (badId >= 0) {
-      const v = dv.getUint32(badId, le);
-      refErr = { code: 'E_BTF_TYPE_ID', id, msg: () => `${kindName(kind)} refers to type id ${v}, out of range (last id ${typeCount - 1})` };
-      break;
+  try {
+    for (let i = 0; i < n; i++) {
+      const o = offs[i]! >>> 2;
+      const info = w[o + 1]!;
+      const kind = infoKind(info);
+      const vlen = infoVlen(info);
+      // references: type ids, then string offsets, in record order
+      const badId = firstIdAtLeast(w, o, kind, vlen, typeCount);
+      if (badId >= 0) {
+        const id = start + i;
+        const v = w[badId]!;
+        refErr = { code: 'E_BTF_TYPE_ID', id, msg: () => `${kindName(kind)} refers to type id ${v}, out of range (last id ${typeCount - 1})` };
+        break;
+      }
+      const badStr = firstStrAtLeast(w, o, kind, vlen, strEnd);
+      if (badStr >= 0) {
+        const id = start + i;
+        const v = w[badStr]!;
+        refErr = { code: 'E_BTF_STRING', id, msg: () => `${kindName(kind)} has string offset ${v}, out of range (string section ends at ${strEnd})` };
+        break;
+      }
+      if (!metaErr) metaErr = checkMeta(btf, names, w, start + i, o, info);
     }
-    const badStr = firstAtLeast(dv, le, o, vlen, l, false, strEnd);
-    if (badStr >= 0) {
-      const v = dv.getUint32(badStr, le);
-      refErr = { code: 'E_BTF_STRING', id, msg: () => `${kindName(kind)} has string offset ${v}, out of range (string section ends at ${strEnd})` };
-      break;
-    }
-    if (!metaErr) metaErr = checkMeta(btf, id, o, info);
+  } finally {
+    names.done();
   }
   if (refErr) throw report(btf, refErr);
   if (metaErr) throw report(btf, metaErr);
-  const tagErr = checkTypeTags(btf);
+  const tagErr = checkTypeTags(btf, w);
   if (tagErr) throw report(btf, tagErr);
 }
 
@@ -179,11 +186,13 @@ export function validateBtf(btf: Btf): void {
  * loop of modifiers). As in the kernel, a walk stops at a type already walked
  * from (or a base type) once that type is checked.
  */
-function checkTypeTags(btf: Btf): Finding | null {
+function checkTypeTags(btf: Btf, w: Uint32Array): Finding | null {
   const start = btf.startId;
+  const offs = btf.offsets;
   let good = start - 1;
   for (let i = start; i < btf.typeCount; i++) {
-    let k = btf.kind(i);
+    let o = offs[i - start]! >>> 2;
+    let k = infoKind(w[o + 1]!);
     if (!isModifier(k)) continue;
     let limit = 32;
     let cur = i;
@@ -196,8 +205,16 @@ function checkTypeTags(btf: Btf): Finding | null {
         inTags = false;
       }
       if (cur <= good) break;
-      cur = btf.sizeOrType(cur);
-      k = cur === 0 ? 0 : btf.kind(cur);
+      cur = w[o + 2]!;
+      if (cur === 0) {
+        k = 0;
+      } else if (cur < start) {
+        // a base type: its kind is checked, then the walk stops (cur <= good)
+        k = btf.kind(cur);
+      } else {
+        o = offs[cur - start]! >>> 2;
+        k = infoKind(w[o + 1]!);
+      }
     }
     good = i;
   }
@@ -205,21 +222,30 @@ function checkTypeTags(btf: Btf): Finding | null {
 }
 
 /**
- * Position of the first type-id field (`ids`) or string-offset field of the
- * record at `o` holding a value >= `limit`, in record order; -1 if none.
+ * Word index of the first type-id field of the record at word `o` holding a
+ * value >= `limit`, in record order; -1 if none.
  */
-function firstAtLeast(dv: DataView, le: boolean, o: number, vlen: number, l: KindLayout, ids: boolean, limit: number): number {
-  if (ids) {
-    if (l.typeIsId && dv.getUint32(o + 8, le) >= limit) return o + 8;
-    for (const e of l.extraIds) if (dv.getUint32(o + e, le) >= limit) return o + e;
-  } else if (dv.getUint32(o, le) >= limit) {
-    return o;
+function firstIdAtLeast(w: Uint32Array, o: number, kind: number, vlen: number, limit: number): number {
+  if (TYPE_IS_ID[kind] && w[o + 2]! >= limit) return o + 2;
+  if (kind === Kind.ARRAY) {
+    if (w[o + 3]! >= limit) return o + 3;
+    if (w[o + 4]! >= limit) return o + 4;
   }
-  const fields = ids ? l.memberIds : l.memberStrs;
-  if (fields.length) {
-    for (let j = 0, p = o + 12 + l.extra; j < vlen; j++, p += l.member) {
-      for (const m of fields) if (dv.getUint32(p + m, le) >= limit) return p + m;
-    }
+  const m = MEMBER_ID_WORD[kind]!;
+  if (m !== NO_FIELD) {
+    const step = MEMBER_WORDS[kind]!;
+    for (let j = 0, p = o + FIXED_WORDS[kind]! + m; j < vlen; j++, p += step) if (w[p]! >= limit) return p;
+  }
+  return -1;
+}
+
+/** firstIdAtLeast for string-offset fields. */
+function firstStrAtLeast(w: Uint32Array, o: number, kind: number, vlen: number, limit: number): number {
+  if (w[o]! >= limit) return o;
+  const m = MEMBER_STR_WORD[kind]!;
+  if (m !== NO_FIELD) {
+    const step = MEMBER_WORDS[kind]!;
+    for (let j = 0, p = o + FIXED_WORDS[kind]! + m; j < vlen; j++, p += step) if (w[p]! >= limit) return p;
   }
   return -1;
 }
@@ -231,6 +257,81 @@ function report(btf: Btf, f: Finding): ModbtfError {
 
 function invalid(id: number, msg: string): Finding {
   return { code: 'E_BTF_INVALID', id, msg: () => msg };
+}
+
+let nameScratch = new Uint8Array(0);
+
+/** Byte classes: bit 0 a first identifier character, bit 1 a later one, bit 2 printable. */
+const CHAR_CLASS = new Uint8Array(256);
+for (let c = 0; c < 256; c++) {
+  CHAR_CLASS[c] = (identChar(c, true) ? 1 : 0) | (identChar(c, false) ? 2 : 0) | (isPrint(c) ? 4 : 0);
+}
+
+/**
+ * Name checks of one validation with the verdicts on the BTF's own strings
+ * remembered per offset (names repeat: member names above all). Per own
+ * string offset: bit 0 identifier checked, bit 1 identifier ok, bit 2 section
+ * name checked, bit 3 section name ok.
+ */
+class NameCheck {
+  /** Verdicts per own string offset (a buffer shared by validations, zero between them). */
+  readonly own: Uint8Array;
+  readonly ownStart: number;
+  constructor(private readonly btf: Btf) {
+    const n = btf.strings.length;
+    if (nameScratch.length < n) nameScratch = new Uint8Array(Math.max(n, nameScratch.length * 2));
+    this.own = nameScratch;
+    this.ownStart = btf.startStrOff;
+  }
+
+  /** Zero the verdicts for the next validation. */
+  done(): void {
+    this.own.fill(0, 0, this.btf.strings.length);
+  }
+
+  /** Whether the string at `off` passes `rule` (the message comes from nameProblem). */
+  ok(off: number, rule: NameRule): boolean {
+    if (rule === 'free') return true;
+    if (rule === 'anon') return off === 0;
+    if (off === 0) return rule === 'opt-ident';
+    if (rule === 'nonempty') return nameProblem(this.btf, off, rule, '') === null;
+    const section = rule === 'section';
+    const rel = off - this.ownStart;
+    if (rel >= 0) {
+      const c = this.own[rel]!;
+      const checked = section ? 4 : 1;
+      if (c & checked) return (c & (checked << 1)) !== 0;
+      const good = scanName(this.btf.strings, rel, section);
+      this.own[rel] = c | checked | (good ? checked << 1 : 0);
+      return good;
+    }
+    let owner: Btf = this.btf;
+    while (off < owner.startStrOff && owner.base) owner = owner.base;
+    return scanName(owner.strings, off - owner.startStrOff, section);
+  }
+}
+
+/** Whether the string at `begin` of `s` is a valid identifier (or section name): non-empty, < 512 bytes. */
+function scanName(s: Uint8Array, begin: number, section: boolean): boolean {
+  const len = s.length;
+  if (begin >= len || s[begin] === 0) return false;
+  if (section) {
+    let e = begin;
+    for (; e < len; e++) {
+      const c = s[e]!;
+      if (c === 0) break;
+      if (!(CHAR_CLASS[c]! & 4)) return false;
+    }
+    return e - begin < KSYM_NAME_LEN;
+  }
+  if (!(CHAR_CLASS[s[begin]!]! & 1)) return false;
+  let e = begin + 1;
+  for (; e < len; e++) {
+    const c = s[e]!;
+    if (c === 0) break;
+    if (!(CHAR_CLASS[c]! & 2)) return false;
+  }
+  return e - begin < KSYM_NAME_LEN;
 }
 
 /** The string at `off` checked against `rule` in place (no copy); null when it passes. */
@@ -258,24 +359,28 @@ function nameProblem(btf: Btf, off: number, rule: NameRule, what: string): strin
   return `invalid ${what} '${Buffer.from(s.buffer, s.byteOffset + begin, len).toString('latin1')}'`;
 }
 
+/** The finding for a name `NameCheck.ok` refused. */
+function nameFinding(btf: Btf, id: number, off: number, rule: NameRule, what: string): Finding | null {
+  const why = nameProblem(btf, off, rule, what);
+  return why ? invalid(id, why) : null;
+}
+
 const isPow2 = (v: number): boolean => v !== 0 && (v & (v - 1)) === 0;
 
-/** The kernel's btf_check_meta() and the kind's *_check_meta() on one record. */
-function checkMeta(btf: Btf, id: number, o: number, info: number): Finding | null {
+/** The kernel's btf_check_meta() and the kind's *_check_meta() on one record (at word `o` of `w`). */
+function checkMeta(btf: Btf, names: NameCheck, w: Uint32Array, id: number, o: number, info: number): Finding | null {
   const kind = infoKind(info);
   const vlen = infoVlen(info);
   const kflag = infoKflag(info);
-  const dv = btf.dv;
-  const le = btf.littleEndian;
-  const u32 = (p: number): number => dv.getUint32(p, le);
-  const at8 = u32(o + 8);
-  let why = nameProblem(btf, u32(o), NAME_RULE[kind]!, 'name');
-  if (why) return invalid(id, why);
+  const at8 = w[o + 2]!;
+  const rule = NAME_RULE[kind]!;
+  let f: Finding | null;
+  if (!names.ok(w[o]!, rule) && (f = nameFinding(btf, id, w[o]!, rule, 'name'))) return f;
   if (VLEN_ZERO[kind] && vlen !== 0) return invalid(id, `vlen ${vlen} must be 0`);
   if (kflag && KFLAG_REFUSED[kind]) return invalid(id, 'kind_flag must be 0');
   switch (kind) {
     case Kind.INT: {
-      const data = u32(o + 12);
+      const data = w[o + 3]!;
       if (data & 0xf0000000) return invalid(id, `invalid int data 0x${data.toString(16)} (bits 28-31 must be 0)`);
       const bits = data & 0xff;
       const offset = (data >>> 16) & 0xff;
@@ -290,15 +395,20 @@ function checkMeta(btf: Btf, id: number, o: number, info: number): Finding | nul
       break;
     case Kind.ARRAY:
       if (at8 !== 0) return invalid(id, `size ${at8} must be 0`);
-      if (u32(o + 12) === 0) return invalid(id, 'element type must not be void');
-      if (u32(o + 16) === 0) return invalid(id, 'index type must not be void');
+      if (w[o + 3] === 0) return invalid(id, 'element type must not be void');
+      if (w[o + 4] === 0) return invalid(id, 'index type must not be void');
       break;
     case Kind.STRUCT: case Kind.UNION: {
+      const own = names.own;
+      const ownStart = names.ownStart;
       let last = 0;
-      for (let i = 0, p = o + 12; i < vlen; i++, p += 12) {
-        if ((why = nameProblem(btf, u32(p), 'opt-ident', `member #${i} name`))) return invalid(id, why);
-        if (u32(p + 4) === 0) return invalid(id, `member #${i} has type void`);
-        const raw = u32(p + 8);
+      for (let i = 0, p = o + 3; i < vlen; i++, p += 3) {
+        const nameOff = w[p]!;
+        // (the verdict remembered for this offset read in place: member names repeat)
+        if (nameOff !== 0 && (nameOff < ownStart || (own[nameOff - ownStart]! & 3) !== 3)
+          && !names.ok(nameOff, 'opt-ident') && (f = nameFinding(btf, id, nameOff, 'opt-ident', `member #${i} name`))) return f;
+        if (w[p + 1] === 0) return invalid(id, `member #${i} has type void`);
+        const raw = w[p + 2]!;
         const off = kflag ? raw & 0xffffff : raw;
         if (kind === Kind.UNION && off !== 0) return invalid(id, `member #${i} at bit offset ${off}: union members are at offset 0`);
         if (last > off) return invalid(id, `member #${i} at bit offset ${off} comes before the previous member's ${last}`);
@@ -309,9 +419,13 @@ function checkMeta(btf: Btf, id: number, o: number, info: number): Finding | nul
     }
     case Kind.ENUM: case Kind.ENUM64: {
       if (at8 > 8 || !isPow2(at8)) return invalid(id, `size ${at8} is not 1, 2, 4 or 8`);
-      const step = kind === Kind.ENUM ? 8 : 12;
-      for (let i = 0, p = o + 12; i < vlen; i++, p += step) {
-        if ((why = nameProblem(btf, u32(p), 'ident', `enumerator #${i} name`))) return invalid(id, why);
+      const step = kind === Kind.ENUM ? 2 : 3;
+      const own = names.own;
+      const ownStart = names.ownStart;
+      for (let i = 0, p = o + 3; i < vlen; i++, p += step) {
+        const nameOff = w[p]!;
+        if ((nameOff === 0 || nameOff < ownStart || (own[nameOff - ownStart]! & 3) !== 3)
+          && !names.ok(nameOff, 'ident') && (f = nameFinding(btf, id, nameOff, 'ident', `enumerator #${i} name`))) return f;
       }
       break;
     }
@@ -320,7 +434,7 @@ function checkMeta(btf: Btf, id: number, o: number, info: number): Finding | nul
       break;
     case Kind.VAR: {
       if (at8 === 0) return invalid(id, 'type must not be void');
-      const linkage = u32(o + 12);
+      const linkage = w[o + 3]!;
       if (linkage > 1) return invalid(id, `linkage ${linkage} is neither static (0) nor global (1)`);
       break;
     }
@@ -328,10 +442,10 @@ function checkMeta(btf: Btf, id: number, o: number, info: number): Finding | nul
       if (at8 === 0) return invalid(id, 'size must not be 0');
       let lastEnd = 0;
       let sum = 0;
-      for (let i = 0, p = o + 12; i < vlen; i++, p += 12) {
-        const off = u32(p + 4);
-        const sz = u32(p + 8);
-        if (u32(p) === 0) return invalid(id, `entry #${i} has type void`);
+      for (let i = 0, p = o + 3; i < vlen; i++, p += 3) {
+        const off = w[p + 1]!;
+        const sz = w[p + 2]!;
+        if (w[p] === 0) return invalid(id, `entry #${i} has type void`);
         if (off < lastEnd || off >= at8) return invalid(id, `entry #${i} at offset ${off} overlaps the previous one or is past the ${at8}-byte size`);
         if (sz === 0 || sz > at8) return invalid(id, `entry #${i} has size ${sz} (1 to ${at8})`);
         lastEnd = off + sz;
@@ -345,7 +459,7 @@ function checkMeta(btf: Btf, id: number, o: number, info: number): Finding | nul
       if (at8 !== 2 && at8 !== 4 && at8 !== 8 && at8 !== 12 && at8 !== 16) return invalid(id, `size ${at8} is not 2, 4, 8, 12 or 16`);
       break;
     case Kind.DECL_TAG: {
-      const idx = u32(o + 12) | 0;
+      const idx = w[o + 3]! | 0;
       if (idx < -1) return invalid(id, `component_idx ${idx} is below -1`);
       break;
     }

@@ -4,9 +4,11 @@
  * the module's types plus copies of the anonymous and reference base types
  * it needs. Semantics and byte layout follow libbpf's btf__distill_base().
  */
-import { Btf } from '../btf/btf.js';
+import { Btf, serializeSections } from '../btf/btf.js';
 import { BtfBuilder } from '../btf/builder.js';
-import { Kind, headerLenLike, kindName } from '../btf/kinds.js';
+import {
+  FIXED_WORDS, Kind, MEMBER_ID_WORD, MEMBER_STR_WORD, MEMBER_WORDS, NO_FIELD, TYPE_IS_ID, headerLenLike, infoKind, infoVlen, kindName,
+} from '../btf/kinds.js';
 import { ModbtfError } from '../errors.js';
 
 export interface DistillResult {
@@ -42,26 +44,47 @@ function collectBaseRefs(src: Btf, base: Btf, used: Uint8Array): Uint32Array {
   const splitStart = src.startId;
   const stack: number[] = [];
   const list: number[] = [];
+  // One type-id field of type `id` of `from` holding `ref`.
+  const see = (from: Btf, id: number, ref: number): void => {
+    if (ref === 0 || ref >= splitStart || used[ref]) return;
+    const kind = base.kind(ref);
+    if (!referenceable(kind)) {
+      throw new ModbtfError('E_DISTILL',
+        `${kindName(from.kind(id))} [${id}] refers to base type [${ref}] ${kindName(kind)} '${base.name(ref)}', which split BTF must not refer to`,
+        { ...src.where, typeId: id });
+    }
+    used[ref] = 1;
+    list.push(ref);
+    // A distilled named struct/union has no members: do not follow them.
+    if ((kind === Kind.STRUCT || kind === Kind.UNION) && base.nameOff(ref) !== 0) return;
+    stack.push(ref);
+  };
   const visit = (from: Btf, id: number): void => {
-    from.forEachIdField(id, (pos) => {
-      const ref = from.u32(pos);
-      if (ref === 0 || ref >= splitStart || used[ref]) return;
-      const kind = base.kind(ref);
-      if (!referenceable(kind)) {
-        throw new ModbtfError('E_DISTILL',
-          `${kindName(from.kind(id))} [${id}] refers to base type [${ref}] ${kindName(kind)} '${base.name(ref)}', which split BTF must not refer to`,
-          { ...src.where, typeId: id });
+    const w = from.words();
+    const o = from.offsets[id - from.startId]! >>> 2;
+    const info = w[o + 1]!;
+    const kind = infoKind(info);
+    if (TYPE_IS_ID[kind]) see(from, id, w[o + 2]!);
+    else if (kind === Kind.ARRAY) {
+      see(from, id, w[o + 3]!);
+      see(from, id, w[o + 4]!);
+    }
+    const m = MEMBER_ID_WORD[kind]!;
+    if (m !== NO_FIELD) {
+      const vlen = infoVlen(info);
+      const step = MEMBER_WORDS[kind]!;
+      for (let j = 0, p = o + FIXED_WORDS[kind]! + m; j < vlen; j++, p += step) {
+        const ref = w[p]!;
+        if (ref !== 0 && ref < splitStart && !used[ref]) see(from, id, ref);
       }
-      used[ref] = 1;
-      list.push(ref);
-      // A distilled named struct/union has no members: do not follow them.
-      if ((kind === Kind.STRUCT || kind === Kind.UNION) && base.nameOff(ref) !== 0) return;
-      stack.push(ref);
-    });
+    }
   };
   for (let id = splitStart; id < src.typeCount; id++) {
     visit(src, id);
-    while (stack.length) visit(base, stack.pop()!);
+    while (stack.length) {
+      const b = stack.pop()!;
+      visit(base.owner(b), b);
+    }
   }
   return Uint32Array.from(list).sort();
 }
@@ -114,16 +137,18 @@ export function distill(src: Btf, opts: DistillOptions = {}): DistillResult {
       }
       extra.add(id);
     }
-    for (const id of needed) extra.delete(id);
+    for (let i = 0; i < needed.length; i++) extra.delete(needed[i]!);
     if (extra.size) needed = Uint32Array.from([...needed, ...extra]).sort();
   }
 
   const idMap = new Uint32Array(src.typeCount);
   const strCache = new Map<number, number>();
+  const le = src.littleEndian;
 
   // 1. The distilled base: named INT/FLOAT/FWD whole, named composites and enums as shells.
-  const bb = new BtfBuilder(null, src.littleEndian);
-  for (const id of needed) {
+  const bb = new BtfBuilder(null, le);
+  for (let i = 0; i < needed.length; i++) {
+    const id = needed[i]!;
     const kind = base.kind(id);
     const nameOff = base.nameOff(id);
     if (!goesToBase(kind, nameOff !== 0)) continue;
@@ -140,27 +165,128 @@ export function distill(src: Btf, opts: DistillOptions = {}): DistillResult {
   const hdrLen = headerLenLike(src.header.hdrLen);
   const newBase = bb.build(hdrLen);
 
-  // 2. The new split: the module's own types, then the other needed base types.
-  const sb = new BtfBuilder(newBase, src.littleEndian, src.types.length + 1024);
-  sb.copyOwnTypes(src, strCache);
-  const baseOwner = base;
-  for (const id of needed) {
-    const kind = base.kind(id);
-    if (goesToBase(kind, base.nameOff(id) !== 0)) continue;
-    idMap[id] = sb.copyType(baseOwner.owner(id), id, strCache);
-  }
-
-  // 3. Renumber: base refs through idMap, split ids shifted down.
+  // 2. The new split's ids: the module's own types shifted down, then the other needed base
+  // types appended in id order.
   const diff = splitStart - newBase.typeCount;
   for (let id = splitStart; id < src.typeCount; id++) idMap[id] = id - diff;
-  const out = sb.build(hdrLen);
-  const dv = out.dv;
-  const le = out.littleEndian;
-  const positions = out.idFieldPositions();
-  for (let i = 0; i < positions.length; i++) {
-    const p = positions[i]!;
-    const v = dv.getUint32(p, le);
-    if (v !== 0) dv.setUint32(p, idMap[v]!, le);
+  const copies: number[] = [];
+  let next = src.typeCount - diff;
+  let copiedLen = 0;
+  for (let i = 0; i < needed.length; i++) {
+    const id = needed[i]!;
+    if (goesToBase(base.kind(id), base.nameOff(id) !== 0)) continue;
+    idMap[id] = next++;
+    copies.push(id);
+    copiedLen += base.owner(id).recordSize(id);
   }
+
+  // 3. The new split, in one pass: the module's records, then copies of those base records,
+  // their strings re-added in that order and their type ids renumbered through idMap.
+  const out = buildSplit(src, newBase, copies, copiedLen, idMap, strCache, hdrLen);
   return { base: newBase, split: out, idMap };
 }
+
+/** Byte order of this machine, in which `Uint32Array`s read. */
+const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+function buildSplit(
+  src: Btf, newBase: Btf, copies: readonly number[], copiedLen: number, idMap: Uint32Array,
+  strCache: Map<number, number>, hdrLen: number,
+): Btf {
+  const base = src.base!;
+  const le = src.littleEndian;
+  const ownLen = src.types.length;
+  const nOwn = src.offsets.length;
+  // Types as host-order words, serialized (byte-swapped if need be) at the end.
+  const nWords = (ownLen + copiedLen) >>> 2;
+  if (wordsScratch.length < nWords) wordsScratch = new Uint32Array(Math.max(nWords, wordsScratch.length * 2));
+  const w = wordsScratch; // every word up to nWords is written below
+  w.set(src.words());
+  const offsets = new Uint32Array(nOwn + copies.length);
+  offsets.set(src.offsets);
+  let at = ownLen >>> 2;
+  for (let k = 0; k < copies.length; k++) {
+    const id = copies[k]!;
+    const owner = base.owner(id);
+    const bw = owner.words();
+    const o = owner.off(id) >>> 2;
+    offsets[nOwn + k] = at * 4;
+    const n = owner.recordSize(id) >>> 2;
+    for (let j = 0; j < n; j++) w[at + j] = bw[o + j]!;
+    at += n;
+  }
+  const sb = new BtfBuilder(newBase, le, src.strings.length * 2 + 1024);
+  // src's own string offsets map through a typed array; base ones through strCache.
+  const start = src.startStrOff;
+  // (new offset + 1; 0: not yet mapped), in a buffer kept for the next module
+  const ownLen0 = src.strings.length;
+  let own = ownScratch;
+  if (own.length < ownLen0) own = ownScratch = new Uint32Array(Math.max(ownLen0, own.length * 2));
+  const str = (p: number): void => {
+    const off = w[p]!;
+    if (off === 0) return;
+    let mapped: number;
+    if (off >= start && off - start < ownLen0) {
+      mapped = own[off - start]! - 1;
+      if (mapped < 0) {
+        mapped = sb.addStringFrom(src, off);
+        own[off - start] = mapped + 1;
+      }
+    } else {
+      const c = strCache.get(off);
+      if (c === undefined) {
+        mapped = sb.addStringFrom(src, off);
+        strCache.set(off, mapped);
+      } else {
+        mapped = c;
+      }
+    }
+    w[p] = mapped;
+  };
+  try {
+    for (let i = 0; i < offsets.length; i++) {
+      const o = offsets[i]! >>> 2;
+      const info = w[o + 1]!;
+      const kind = infoKind(info);
+      str(o);
+      if (TYPE_IS_ID[kind]) w[o + 2] = idMap[w[o + 2]!]!;
+      else if (kind === Kind.ARRAY) {
+        w[o + 3] = idMap[w[o + 3]!]!;
+        w[o + 4] = idMap[w[o + 4]!]!;
+      }
+      const mi = MEMBER_ID_WORD[kind]!;
+      const ms = MEMBER_STR_WORD[kind]!;
+      if (mi === NO_FIELD && ms === NO_FIELD) continue;
+      const vlen = infoVlen(info);
+      const step = MEMBER_WORDS[kind]!;
+      for (let j = 0, p = o + FIXED_WORDS[kind]!; j < vlen; j++, p += step) {
+        if (ms !== NO_FIELD) str(p + ms);
+        if (mi !== NO_FIELD) w[p + mi] = idMap[w[p + mi]!]!;
+      }
+    }
+  } finally {
+    own.fill(0, 0, ownLen0);
+  }
+  const strs = sb.stringsView();
+  const typesLen = nWords * 4;
+  const raw = serializeSections(EMPTY, EMPTY, le, hdrLen);
+  const outBytes = new Uint8Array(hdrLen + typesLen + strs.length);
+  outBytes.set(raw);
+  const hdv = new DataView(outBytes.buffer);
+  hdv.setUint32(12, typesLen, le);
+  hdv.setUint32(16, typesLen, le);
+  hdv.setUint32(20, strs.length, le);
+  if (le === HOST_LE) {
+    outBytes.set(new Uint8Array(w.buffer, w.byteOffset, typesLen), hdrLen);
+  } else {
+    for (let i = 0; i < nWords; i++) hdv.setUint32(hdrLen + i * 4, w[i]!, le);
+  }
+  outBytes.set(strs, hdrLen + typesLen);
+  return Btf.fromSerialized(outBytes, offsets, le, newBase);
+}
+
+const EMPTY = new Uint8Array(0);
+/** buildSplit's type words, reused from module to module. */
+let wordsScratch = new Uint32Array(0);
+/** buildSplit's own-string map, zero between uses. */
+let ownScratch = new Uint32Array(0);

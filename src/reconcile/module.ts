@@ -127,7 +127,7 @@ export function reconcileModule(elf: ElfFile, target: Btf, opts: ReconcileOption
     dedup = { folded: d.folded, bytesSaved: d.bytesSaved };
     if (ids) ids = remapIds(elf, ids, d.idMap, file).bytes;
   }
-  const out = btf.toBytes();
+  const out = btf.bytesView();
   const replace = new Map<string, Uint8Array>([[SEC_BTF, out]]);
   if (ids) replace.set(SEC_BTF_IDS, ids);
   const add: NonNullable<ElfEdits['add']> = [];

@@ -4,8 +4,12 @@
  * and the kernel's kernel/bpf/btf_relocate.c; unlike them, every distilled
  * type that cannot be mapped is reported, each with its reason.
  */
-import { Btf } from '../btf/btf.js';
-import { Kind, INT_BOOL, INT_CHAR, INT_SIGNED, infoKind, kindName } from '../btf/kinds.js';
+import { Btf, serializeSections } from '../btf/btf.js';
+import { hashBytes } from '../btf/strindex.js';
+import {
+  BTF_HEADER_LEN_LAYOUT, FIXED_WORDS, INT_BOOL, INT_CHAR, INT_SIGNED, Kind, MEMBER_ID_WORD, MEMBER_STR_WORD, MEMBER_WORDS, NO_FIELD,
+  TYPE_IS_ID, infoKind, infoVlen, kindName,
+} from '../btf/kinds.js';
 import { ModbtfError } from '../errors.js';
 
 export type ProblemReason = 'missing' | 'kind' | 'size' | 'ambiguous' | 'fwd-kflag';
@@ -64,6 +68,8 @@ interface TargetIndex {
 
 const indexCache = new WeakMap<Btf, TargetIndex>();
 
+const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 function isCandidateKind(kind: number): boolean {
   switch (kind) {
     case Kind.INT: case Kind.FLOAT: case Kind.ENUM: case Kind.ENUM64: case Kind.FWD:
@@ -72,12 +78,6 @@ function isCandidateKind(kind: number): boolean {
     default:
       return false;
   }
-}
-
-function fnvString(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ (s.charCodeAt(i) & 0xff), 0x01000193);
-  return h >>> 0;
 }
 
 /** Built once per target Btf and reused across modules (batch runs). */
@@ -118,13 +118,29 @@ export function targetIndex(target: Btf): TargetIndex {
   return idx;
 }
 
-/** Target type ids named `name` (candidate kinds only), ascending. */
-function candidatesNamed(target: Btf, idx: TargetIndex, name: string): number[] {
-  const h = fnvString(name);
+/**
+ * Target type ids (candidate kinds only, ascending) whose name is the string
+ * at `off` of `from`, compared as bytes in place (no JS string is made).
+ */
+function candidatesNamed(target: Btf, idx: TargetIndex, from: Btf, off: number): number[] {
+  if (off >= from.strEnd) from.str(off); // throws the out-of-range error
+  const key = from.strBytes(off);
+  const len = key.length;
+  const h = hashBytes(key, 0, len);
   const out: number[] = [];
+  const strs = target.strings;
+  const tw = target.words();
+  const toffs = target.offsets;
   for (let e = idx.head[h & idx.mask]!; e !== 0; e = idx.next[e - 1]!) {
     const id = e - 1;
-    if (idx.hash[id] === h && target.name(id) === name) out.push(id);
+    if (idx.hash[id] !== h) continue;
+    // (the target is base BTF: its ids and string offsets start at 1 and 0)
+    const s = tw[toffs[id - 1]! >>> 2]!;
+    if (s >= strs.length) target.str(s); // throws the out-of-range error
+    if (s + len >= strs.length || strs[s + len] !== 0) continue;
+    let i = 0;
+    while (i < len && strs[s + i] === key[i]) i++;
+    if (i === len) out.push(id);
   }
   return out;
 }
@@ -145,27 +161,45 @@ function encodingName(enc: number): string {
 function markEmbedded(split: Btf, nrDist: number): Uint8Array {
   const embedded = new Uint8Array(nrDist);
   const maxSteps = split.typeCount;
+  const dist = split.base!;
+  const sw = split.words();
+  const soffs = split.offsets;
+  const dw = dist.words();
+  const doffs = dist.offsets;
+  const start = split.startId;
   // libbpf and the kernel scan ids [nrDist, nrSplitTypes) here, which misses
   // the last nrDist split types; every split type is checked here, so a
   // changed embedded struct is refused instead of silently mapped.
-  for (let id = split.startId; id < split.typeCount; id++) {
-    const kind = split.kind(id);
+  for (let i = 0; i < soffs.length; i++) {
+    const o = soffs[i]! >>> 2;
+    const info = sw[o + 1]!;
+    const kind = infoKind(info);
     if (kind !== Kind.STRUCT && kind !== Kind.UNION) continue;
-    split.forEachIdField(id, (pos) => {
-      let next = split.u32(pos);
+    const vlen = infoVlen(info);
+    for (let j = 0, p = o + 4; j < vlen; j++, p += 3) {
+      let next = sw[p]!;
       for (let steps = 0; next !== 0 && steps < maxSteps; steps++) {
-        const k = split.kind(next);
+        // (ids were checked in range by validation; the distilled base holds ids 1..nrDist-1)
+        let w: Uint32Array;
+        let r: number;
+        if (next < start) {
+          w = dw;
+          r = doffs[next - 1]! >>> 2;
+        } else {
+          w = sw;
+          r = soffs[next - start]! >>> 2;
+        }
+        const k = infoKind(w[r + 1]!);
         if (k === Kind.CONST || k === Kind.RESTRICT || k === Kind.VOLATILE || k === Kind.TYPEDEF || k === Kind.TYPE_TAG) {
-          next = split.sizeOrType(next);
+          next = w[r + 2]!;
         } else if (k === Kind.ARRAY) {
-          const o = split.owner(next);
-          next = o.u32(o.off(next) + 12);
+          next = w[r + 3]!;
         } else {
           if ((k === Kind.STRUCT || k === Kind.UNION) && next < nrDist) embedded[next] = 1;
           break;
         }
       }
-    });
+    }
   }
   return embedded;
 }
@@ -209,10 +243,9 @@ export function planRelocation(split: Btf, target: Btf, opts: { rules?: Relocati
   for (let d = 1; d < nrDist; d++) {
     const dKind = dist.kind(d);
     const dNameOff = dist.nameOff(d);
-    const name = dist.str(dNameOff);
     const dSize = dist.sizeOrType(d);
     const isEmb = embedded[d] === 1;
-    const cands = candidatesNamed(target, index, name);
+    const cands = candidatesNamed(target, index, dist, dNameOff);
     // Composites sharing a name_off in the target must also match on size.
     let compositeCount: Map<number, number> | null = null;
     const matches: number[] = [];
@@ -286,19 +319,19 @@ export function planRelocation(split: Btf, target: Btf, opts: { rules?: Relocati
       idMap[d] = matches[0]!;
     } else if (matches.length > 1) {
       problems.push({
-        id: d, kind: dKind, name, size: dSize, embedded: isEmb, reason: 'ambiguous', candidates: matches,
+        id: d, kind: dKind, name: dist.str(dNameOff), size: dSize, embedded: isEmb, reason: 'ambiguous', candidates: matches,
         detail: `ambiguous: ${matches.length} candidates of size ${dSize} in the target (ids ${matches.map((m) => `[${m}]`).join(', ')})`,
       });
     } else if (fwdRefused.length) {
       const t = fwdRefused[0]!;
       const tKind = target.kind(t);
       problems.push({
-        id: d, kind: dKind, name, size: dSize, embedded: isEmb, reason: 'fwd-kflag', candidates: fwdRefused,
+        id: d, kind: dKind, name: dist.str(dNameOff), size: dSize, embedded: isEmb, reason: 'fwd-kflag', candidates: fwdRefused,
         detail: `FWD -> ${kindName(tKind)} [${t}] ${target.kflag(t) ? 'with' : 'without'} bitfield encoding: the kernel's relocation refuses this`
           + ` (it reads the target's kind_flag ${target.kflag(t) ? 1 : 0} as ${target.kflag(t) ? 'a union' : 'a struct'}; modbtf reconcile maps it)`,
       });
     } else {
-      problems.push(describeMiss(dist, target, d, name, dKind, dSize, isEmb, nearMisses, sizeMiss));
+      problems.push(describeMiss(dist, target, d, dist.str(dNameOff), dKind, dSize, isEmb, nearMisses, sizeMiss));
     }
     if (matches.length) {
       const last = matches[matches.length - 1]!;
@@ -372,36 +405,80 @@ export function relocate(split: Btf, target: Btf): RelocateResult {
 /** Rewrite the split's type ids and string offsets in a copy, per `plan`. */
 export function applyPlan(split: Btf, target: Btf, plan: RelocationPlan): RelocateResult {
   const dist = split.base!;
-  // A copy in a buffer of its own (Buffer#slice would be a view of the input).
-  const types = new Uint8Array(split.types);
-  const dv = new DataView(types.buffer);
+  split.requireKnownKinds('renumber its type references');
   const le = split.littleEndian;
   const { idMap, strMap } = plan;
-  const ids = split.idFieldPositions();
-  for (let i = 0; i < ids.length; i++) {
-    const p = ids[i]!;
-    const v = dv.getUint32(p, le);
-    if (v >= idMap.length) throw split.error('E_BTF_TYPE_ID', `type id ${v} is out of range`);
-    dv.setUint32(p, idMap[v]!, le);
-  }
-  const strs = split.strFieldPositions();
+  // The output as toBytes() writes it, in one buffer: header, types, kind layout, strings. The
+  // header length and any kind layout of the split stay (libbpf relocates in place).
+  const lay = split.layout && split.layout.length ? split.layout : null;
+  const hdrLen = lay ? Math.max(split.header.hdrLen, BTF_HEADER_LEN_LAYOUT) : split.header.hdrLen;
+  const raw = serializeSections(split.types, split.strings, le, hdrLen, lay);
+  const nWords = split.types.length >>> 2;
+  // Rewritten as host-order words: in place when the output is in host order, else in a copy
+  // written back in the output's order.
+  const native = le === HOST_LE;
+  const w = native ? new Uint32Array(raw.buffer, raw.byteOffset + hdrLen, nWords) : split.words(); // (a fresh copy: not host order)
+  const offs = split.offsets;
+  const nIds = idMap.length;
   const distLen = dist.strEnd;
   const shift = target.strEnd - distLen;
-  for (let i = 0; i < strs.length; i++) {
-    const p = strs[i]!;
-    const v = dv.getUint32(p, le);
-    if (v === 0) continue;
+  // Type id errors come before string errors (each the first in type order), as two passes would give them.
+  let strErr = -1;
+  const str = (p: number): void => {
+    const v = w[p]!;
+    if (v === 0) return;
     if (v >= distLen) {
-      dv.setUint32(p, v + shift, le);
+      w[p] = v + shift;
     } else {
       const m = strMap.get(v);
       if (m === undefined || m === 0) {
-        throw split.error('E_RELOCATE', `string '${dist.str(v)}' [offset ${v}] of the distilled base is not mapped to the target`);
+        if (strErr < 0) strErr = v;
+      } else {
+        w[p] = m;
       }
-      dv.setUint32(p, m, le);
+    }
+  };
+  for (let i = 0; i < offs.length; i++) {
+    const o = offs[i]! >>> 2;
+    const info = w[o + 1]!;
+    const kind = infoKind(info);
+    str(o);
+    if (TYPE_IS_ID[kind]) {
+      const v = w[o + 2]!;
+      if (v >= nIds) throw idRangeError(split, v);
+      w[o + 2] = idMap[v]!;
+    } else if (kind === Kind.ARRAY) {
+      for (let p = o + 3; p <= o + 4; p++) {
+        const v = w[p]!;
+        if (v >= nIds) throw idRangeError(split, v);
+        w[p] = idMap[v]!;
+      }
+    }
+    const mi = MEMBER_ID_WORD[kind]!;
+    const ms = MEMBER_STR_WORD[kind]!;
+    if (mi === NO_FIELD && ms === NO_FIELD) continue;
+    const vlen = infoVlen(info);
+    const step = MEMBER_WORDS[kind]!;
+    for (let j = 0, p = o + FIXED_WORDS[kind]!; j < vlen; j++, p += step) {
+      if (mi !== NO_FIELD) {
+        const v = w[p + mi]!;
+        if (v >= nIds) throw idRangeError(split, v);
+        w[p + mi] = idMap[v]!;
+      }
+      if (ms !== NO_FIELD) str(p + ms);
     }
   }
-  // The header length and any kind layout of the split stay (libbpf relocates in place).
-  const btf = Btf.fromSections(types, split.strings, le, target, split.where, split.header.hdrLen, split.layout);
+  if (strErr >= 0) {
+    throw split.error('E_RELOCATE', `string '${dist.str(strErr)}' [offset ${strErr}] of the distilled base is not mapped to the target`);
+  }
+  if (!native) {
+    const dv = new DataView(raw.buffer, raw.byteOffset + hdrLen, nWords * 4);
+    for (let i = 0; i < nWords; i++) dv.setUint32(i * 4, w[i]!, le);
+  }
+  const btf = Btf.fromSerialized(raw, offs, le, target, split.where);
   return { btf, idMap };
+}
+
+function idRangeError(split: Btf, v: number): ModbtfError {
+  return split.error('E_BTF_TYPE_ID', `type id ${v} is out of range`);
 }
