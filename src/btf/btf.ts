@@ -5,7 +5,7 @@
  */
 import { ModbtfError, type ErrorLocation } from '../errors.js';
 import {
-  BTF_HEADER_LEN, BTF_HEADER_LEN_LAYOUT, BTF_LAYOUT_ENTRY, BTF_MAGIC, BTF_MAX_KIND, BTF_MAX_VLEN,
+  HOST_LE, BTF_HEADER_LEN, BTF_HEADER_LEN_LAYOUT, BTF_LAYOUT_ENTRY, BTF_MAGIC, BTF_MAX_KIND, BTF_MAX_VLEN,
   BTF_VERSION, FIXED_SIZE, FIXED_WORDS, MEMBER_ID_WORD, MEMBER_SIZE, MEMBER_STR_WORD, MEMBER_WORDS, NO_FIELD,
   TYPE_IS_ID, Kind, isKnownKind, kindName,
 } from './kinds.js';
@@ -90,8 +90,6 @@ function unsizedReason(kind: number, sizes: KindSizes): string {
   const elemSz = l[kind * BTF_LAYOUT_ENTRY + 1]!;
   return `unknown BTF kind ${kind}: its kind layout entry (info_sz ${infoSz}, elem_sz ${elemSz}) is not in 4-byte units`;
 }
-
-const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 const latin1 = (bytes: Uint8Array, start: number, end: number): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');

@@ -18,7 +18,7 @@
  */
 import { ModbtfError } from '../errors.js';
 import type { Btf } from './btf.js';
-import { Kind, kindName, infoKind, infoVlen } from './kinds.js';
+import { HOST_LE, Kind, kindName, infoKind, infoVlen } from './kinds.js';
 
 export interface DumpCOptions {
   /** Characters buffered before the sink is called (default 64 Ki). */
@@ -82,8 +82,6 @@ export function dumpC(btf: Btf, opts: DumpCOptions = {}): string {
   dumpCTo(btf, (c) => parts.push(c), opts);
   return parts.join('');
 }
-
-const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 class CPrinter {
   private readonly n: number;

@@ -161,6 +161,8 @@ export function isComposite(kind: number): boolean {
  * ARRAY's two extra ids (words 3 and 4) are the only fixed ids past word 2.
  */
 export const NO_FIELD = 0xff;
+/** Byte order of this machine, the order in which a `Uint32Array` reads words. */
+export const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 export const FIXED_WORDS = new Uint8Array(BTF_MAX_KIND + 1);
 export const MEMBER_WORDS = new Uint8Array(BTF_MAX_KIND + 1);
 export const TYPE_IS_ID = new Uint8Array(BTF_MAX_KIND + 1);

@@ -8,7 +8,7 @@
  * checks give 0, other kinds poison the instruction.
  */
 import type { Btf } from '../btf/btf.js';
-import { Kind, kindName } from '../btf/kinds.js';
+import { HOST_LE, Kind, kindName } from '../btf/kinds.js';
 import { CoreReloKind, coreReloKindName, type BpfObject, type CoreRelo } from '../bpfobj/object.js';
 import {
   array, enumNameOff, enumValue, essentialNameLen, intEncoding, intOffset, isAnyEnum, isComposite,
@@ -618,8 +618,6 @@ function calcRelo(relo: CoreRelo, local: CoreSpec, targ: CoreSpec | null, little
   }
   return res;
 }
-
-const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /** FNV-1a over bytes [start, end). */
 function fnv(bytes: Uint8Array, start: number, end: number): number {

@@ -7,7 +7,7 @@
 import { Btf, serializeSections } from '../btf/btf.js';
 import { BtfBuilder } from '../btf/builder.js';
 import {
-  FIXED_WORDS, Kind, MEMBER_ID_WORD, MEMBER_STR_WORD, MEMBER_WORDS, NO_FIELD, TYPE_IS_ID, headerLenLike, infoKind, infoVlen, kindName,
+  HOST_LE, FIXED_WORDS, Kind, MEMBER_ID_WORD, MEMBER_STR_WORD, MEMBER_WORDS, NO_FIELD, TYPE_IS_ID, headerLenLike, infoKind, infoVlen, kindName,
 } from '../btf/kinds.js';
 import { ModbtfError } from '../errors.js';
 
@@ -185,9 +185,6 @@ export function distill(src: Btf, opts: DistillOptions = {}): DistillResult {
   const out = buildSplit(src, newBase, copies, copiedLen, idMap, strCache, hdrLen);
   return { base: newBase, split: out, idMap };
 }
-
-/** Byte order of this machine, in which `Uint32Array`s read. */
-const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 function buildSplit(
   src: Btf, newBase: Btf, copies: readonly number[], copiedLen: number, idMap: Uint32Array,

@@ -7,7 +7,7 @@
 import { Btf, serializeSections } from '../btf/btf.js';
 import { hashBytes } from '../btf/strindex.js';
 import {
-  BTF_HEADER_LEN_LAYOUT, FIXED_WORDS, INT_BOOL, INT_CHAR, INT_SIGNED, Kind, MEMBER_ID_WORD, MEMBER_STR_WORD, MEMBER_WORDS, NO_FIELD,
+  HOST_LE, BTF_HEADER_LEN_LAYOUT, FIXED_WORDS, INT_BOOL, INT_CHAR, INT_SIGNED, Kind, MEMBER_ID_WORD, MEMBER_STR_WORD, MEMBER_WORDS, NO_FIELD,
   TYPE_IS_ID, infoKind, infoVlen, kindName,
 } from '../btf/kinds.js';
 import { ModbtfError } from '../errors.js';
@@ -67,8 +67,6 @@ interface TargetIndex {
 }
 
 const indexCache = new WeakMap<Btf, TargetIndex>();
-
-const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 function isCandidateKind(kind: number): boolean {
   switch (kind) {
