@@ -682,6 +682,48 @@ function indexTypes(types: Uint8Array, le: boolean, startId: number, where: Erro
 }
 
 /**
+ * Rewrite in place the records at byte `offsets` of `w`, a type section as host-order words: each
+ * string-offset field (names, member and enumerator names, parameter names) through `str`, given
+ * the field's word index, and each type-id field through `idMap`. An id at or past idMap.length
+ * is passed to `outOfRange`, whose error is thrown. All kinds must be known (FIXED_WORDS).
+ */
+export function rewriteRecordWords(
+  w: Uint32Array, offsets: Uint32Array, idMap: Uint32Array, str: (p: number) => void, outOfRange: (id: number) => Error,
+): void {
+  const nIds = idMap.length;
+  for (let i = 0; i < offsets.length; i++) {
+    const o = offsets[i]! >>> 2;
+    const info = w[o + 1]!;
+    const kind = (info >>> 24) & BTF_MAX_KIND;
+    str(o);
+    if (TYPE_IS_ID[kind]) {
+      const v = w[o + 2]!;
+      if (v >= nIds) throw outOfRange(v);
+      w[o + 2] = idMap[v]!;
+    } else if (kind === Kind.ARRAY) {
+      for (let p = o + 3; p <= o + 4; p++) {
+        const v = w[p]!;
+        if (v >= nIds) throw outOfRange(v);
+        w[p] = idMap[v]!;
+      }
+    }
+    const mi = MEMBER_ID_WORD[kind]!;
+    const ms = MEMBER_STR_WORD[kind]!;
+    if (mi === NO_FIELD && ms === NO_FIELD) continue;
+    const vlen = info & BTF_MAX_VLEN;
+    const step = MEMBER_WORDS[kind]!;
+    for (let j = 0, p = o + FIXED_WORDS[kind]!; j < vlen; j++, p += step) {
+      if (ms !== NO_FIELD) str(p + ms);
+      if (mi !== NO_FIELD) {
+        const v = w[p + mi]!;
+        if (v >= nIds) throw outOfRange(v);
+        w[p + mi] = idMap[v]!;
+      }
+    }
+  }
+}
+
+/**
  * Header (`hdrLen` bytes, default 24) + types + kind layout section (when
  * `layout` is given: the header is then at least 32 bytes) + strings, in the
  * given byte order. A header of 32 bytes or more with no layout has

@@ -4,10 +4,10 @@
  * the module's types plus copies of the anonymous and reference base types
  * it needs. Semantics and byte layout follow libbpf's btf__distill_base().
  */
-import { Btf, serializeSections } from '../btf/btf.js';
+import { Btf, rewriteRecordWords, serializeSections } from '../btf/btf.js';
 import { BtfBuilder } from '../btf/builder.js';
 import {
-  HOST_LE, FIXED_WORDS, Kind, MEMBER_ID_WORD, MEMBER_STR_WORD, MEMBER_WORDS, NO_FIELD, TYPE_IS_ID, headerLenLike, infoKind, infoVlen, kindName,
+  HOST_LE, FIXED_WORDS, Kind, MEMBER_ID_WORD, MEMBER_WORDS, NO_FIELD, TYPE_IS_ID, headerLenLike, infoKind, infoVlen, kindName,
 } from '../btf/kinds.js';
 import { ModbtfError } from '../errors.js';
 
@@ -241,26 +241,8 @@ function buildSplit(
     w[p] = mapped;
   };
   try {
-    for (let i = 0; i < offsets.length; i++) {
-      const o = offsets[i]! >>> 2;
-      const info = w[o + 1]!;
-      const kind = infoKind(info);
-      str(o);
-      if (TYPE_IS_ID[kind]) w[o + 2] = idMap[w[o + 2]!]!;
-      else if (kind === Kind.ARRAY) {
-        w[o + 3] = idMap[w[o + 3]!]!;
-        w[o + 4] = idMap[w[o + 4]!]!;
-      }
-      const mi = MEMBER_ID_WORD[kind]!;
-      const ms = MEMBER_STR_WORD[kind]!;
-      if (mi === NO_FIELD && ms === NO_FIELD) continue;
-      const vlen = infoVlen(info);
-      const step = MEMBER_WORDS[kind]!;
-      for (let j = 0, p = o + FIXED_WORDS[kind]!; j < vlen; j++, p += step) {
-        if (ms !== NO_FIELD) str(p + ms);
-        if (mi !== NO_FIELD) w[p + mi] = idMap[w[p + mi]!]!;
-      }
-    }
+    // (ids are in range: the module's BTF was validated, and copied base records refer to base ids)
+    rewriteRecordWords(w, offsets, idMap, str, (v) => src.error('E_BTF_TYPE_ID', `type id ${v} is out of range`));
   } finally {
     own.fill(0, 0, ownLen0);
   }

@@ -4,11 +4,10 @@
  * and the kernel's kernel/bpf/btf_relocate.c; unlike them, every distilled
  * type that cannot be mapped is reported, each with its reason.
  */
-import { Btf, serializeSections } from '../btf/btf.js';
+import { Btf, rewriteRecordWords, serializeSections } from '../btf/btf.js';
 import { hashBytes } from '../btf/strindex.js';
 import {
-  HOST_LE, BTF_HEADER_LEN_LAYOUT, FIXED_WORDS, INT_BOOL, INT_CHAR, INT_SIGNED, Kind, MEMBER_ID_WORD, MEMBER_STR_WORD, MEMBER_WORDS, NO_FIELD,
-  TYPE_IS_ID, infoKind, infoVlen, kindName,
+  HOST_LE, BTF_HEADER_LEN_LAYOUT, INT_BOOL, INT_CHAR, INT_SIGNED, Kind, infoKind, infoVlen, kindName,
 } from '../btf/kinds.js';
 import { ModbtfError } from '../errors.js';
 
@@ -417,7 +416,6 @@ export function applyPlan(split: Btf, target: Btf, plan: RelocationPlan): Reloca
   const native = le === HOST_LE;
   const w = native ? new Uint32Array(raw.buffer, raw.byteOffset + hdrLen, nWords) : split.words(); // (a fresh copy: not host order)
   const offs = split.offsets;
-  const nIds = idMap.length;
   const distLen = dist.strEnd;
   const shift = target.strEnd - distLen;
   // Type id errors come before string errors (each the first in type order), as two passes would give them.
@@ -436,36 +434,7 @@ export function applyPlan(split: Btf, target: Btf, plan: RelocationPlan): Reloca
       }
     }
   };
-  for (let i = 0; i < offs.length; i++) {
-    const o = offs[i]! >>> 2;
-    const info = w[o + 1]!;
-    const kind = infoKind(info);
-    str(o);
-    if (TYPE_IS_ID[kind]) {
-      const v = w[o + 2]!;
-      if (v >= nIds) throw idRangeError(split, v);
-      w[o + 2] = idMap[v]!;
-    } else if (kind === Kind.ARRAY) {
-      for (let p = o + 3; p <= o + 4; p++) {
-        const v = w[p]!;
-        if (v >= nIds) throw idRangeError(split, v);
-        w[p] = idMap[v]!;
-      }
-    }
-    const mi = MEMBER_ID_WORD[kind]!;
-    const ms = MEMBER_STR_WORD[kind]!;
-    if (mi === NO_FIELD && ms === NO_FIELD) continue;
-    const vlen = infoVlen(info);
-    const step = MEMBER_WORDS[kind]!;
-    for (let j = 0, p = o + FIXED_WORDS[kind]!; j < vlen; j++, p += step) {
-      if (mi !== NO_FIELD) {
-        const v = w[p + mi]!;
-        if (v >= nIds) throw idRangeError(split, v);
-        w[p + mi] = idMap[v]!;
-      }
-      if (ms !== NO_FIELD) str(p + ms);
-    }
-  }
+  rewriteRecordWords(w, offs, idMap, str, (v) => idRangeError(split, v));
   if (strErr >= 0) {
     throw split.error('E_RELOCATE', `string '${dist.str(strErr)}' [offset ${strErr}] of the distilled base is not mapped to the target`);
   }
