@@ -150,48 +150,6 @@ export class BtfBuilder {
     return newId;
   }
 
-  /**
-   * Copy every own type of `src` in one go (type ids left for the caller to
-   * renumber), re-adding the strings they name; same result as copyType on
-   * each, without the per-type work.
-   */
-  copyOwnTypes(src: Btf, strCache: Map<number, number>): number {
-    const first = this.nextId;
-    const at = this.typesBuf.reserve(src.types.length);
-    if (this.dv.buffer !== this.typesBuf.bytes.buffer) this.dv = new DataView(this.typesBuf.bytes.buffer);
-    this.typesBuf.bytes.set(src.types, at);
-    for (let i = 0; i < src.offsets.length; i++) this.recOffsets.push(at + src.offsets[i]!);
-    // src's own string offsets map through a typed array; base ones through strCache.
-    const own = new Int32Array(src.strings.length).fill(-1);
-    const start = src.startStrOff;
-    const positions = src.strFieldPositions();
-    const sdv = src.dv;
-    const le = src.littleEndian;
-    for (let i = 0; i < positions.length; i++) {
-      const p = positions[i]!;
-      const off = sdv.getUint32(p, le);
-      if (off === 0) continue;
-      let mapped: number;
-      if (off >= start && off - start < own.length) {
-        mapped = own[off - start]!;
-        if (mapped < 0) {
-          mapped = this.addStringFrom(src, off);
-          own[off - start] = mapped;
-        }
-      } else {
-        const c = strCache.get(off);
-        if (c === undefined) {
-          mapped = this.addStringFrom(src, off);
-          strCache.set(off, mapped);
-        } else {
-          mapped = c;
-        }
-      }
-      this.dv.setUint32(at + p, mapped, this.littleEndian);
-    }
-    return first;
-  }
-
   /** Add a record with the common header and no vlen entries. */
   addSimple(kind: number, name: string, kflag: boolean, sizeOrType: number, extra?: readonly number[]): number {
     return this.addSimpleNamed(kind, this.addString(name), kflag, sizeOrType, extra);
