@@ -1,5 +1,4 @@
 /** What every module-rewriting command shares: opening, output paths, signing, writing, reporting. */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -7,6 +6,7 @@ import { ElfFile, elfBytes, type ElfPieces } from '../elf/index.js';
 import { ModbtfError, ioReason } from '../errors.js';
 import { compress, openInput, writeFileAtomic, writeModule, type InputFile } from '../module/index.js';
 import { describeError } from './io.js';
+import { childProcess } from '../lazy.js';
 
 export { describeError, stdio, type Output } from './io.js';
 
@@ -75,7 +75,7 @@ export async function openModule(path: string): Promise<{ input: InputFile; elf:
 /** Find the kernel's sign-file: --sign-tool, then the build trees Debian's linux-kbuild ships. */
 function findSignTool(explicit?: string): string {
   if (explicit) return explicit;
-  const rel = spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim();
+  const rel = childProcess().spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim();
   const candidates = [
     `/lib/modules/${rel}/build/scripts/sign-file`,
     ...listKbuild(),
@@ -86,7 +86,7 @@ function findSignTool(explicit?: string): string {
 }
 
 function listKbuild(): string[] {
-  const r = spawnSync('sh', ['-c', 'ls -d /usr/lib/linux-kbuild-*/scripts/sign-file 2>/dev/null'], { encoding: 'utf8' });
+  const r = childProcess().spawnSync('sh', ['-c', 'ls -d /usr/lib/linux-kbuild-*/scripts/sign-file 2>/dev/null'], { encoding: 'utf8' });
   return r.stdout.split('\n').filter(Boolean).sort().reverse();
 }
 
@@ -97,7 +97,7 @@ export function signModule(elf: Uint8Array, sign: SignOptions, file: string): Ui
   try {
     const tmp = join(dir, 'module.ko');
     writeFileSync(tmp, elf);
-    const r = spawnSync(tool, [sign.hash ?? 'sha512', sign.key, sign.cert, tmp], { encoding: 'utf8' });
+    const r = childProcess().spawnSync(tool, [sign.hash ?? 'sha512', sign.key, sign.cert, tmp], { encoding: 'utf8' });
     if (r.error || r.status !== 0) {
       const why = r.error ? ioReason(r.error, { ENOENT: `${tool} not found` }) : (r.stderr || r.stdout).trim().split('\n')[0] || `exit ${r.status}`;
       throw new ModbtfError('E_SIGNATURE', `sign-file failed: ${why}`, { file });

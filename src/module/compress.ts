@@ -1,9 +1,8 @@
 /** Compressed modules: detected by magic, decompressed in-process, recompressed with the system tools kbuild uses. */
-import { spawn, spawnSync } from 'node:child_process';
 import { readSync } from 'node:fs';
-import { createGunzip } from 'node:zlib';
 import { ModbtfError, ioReason } from '../errors.js';
 import { OutputBuffer, checkModuleHead, limitOf, tooLarge, type LimitOptions } from './limits.js';
+import { childProcess, zlib } from '../lazy.js';
 
 export type Compression = 'none' | 'xz' | 'zstd' | 'gzip';
 
@@ -143,7 +142,7 @@ function zlibError(e: unknown, file: string | undefined): ModbtfError {
 /** Gunzip from bytes, or from an open file read in slices (the compressed bytes are then never all held). */
 function gzipDecompress(source: Uint8Array | number, sink: OutputBuffer, file: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    const z = createGunzip({ chunkSize: 1 << 18 });
+    const z = zlib().createGunzip({ chunkSize: 1 << 18 });
     let failed = false;
     const fail = (e: unknown): void => {
       if (failed) return;
@@ -211,7 +210,7 @@ export const streamsFromFile = (kind: Compression, size: number): kind is 'xz' |
  */
 function decompressWithTool(input: Uint8Array | number, kind: Exclude<Compression, 'none'>, sink: OutputBuffer): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TOOLS[kind].cmd, ['-dc'], { stdio: [typeof input === 'number' ? input : 'pipe', 'pipe', 'ignore'] });
+    const child = childProcess().spawn(TOOLS[kind].cmd, ['-dc'], { stdio: [typeof input === 'number' ? input : 'pipe', 'pipe', 'ignore'] });
     let stopped: unknown = null;
     child.on('error', () => resolve(false));
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -340,7 +339,7 @@ const TOOLS: Record<Exclude<Compression, 'none'>, { cmd: string; args: string[];
 export function compress(data: Uint8Array, kind: Compression, file?: string): Uint8Array {
   if (kind === 'none') return data;
   const t = TOOLS[kind];
-  const r = spawnSync(t.cmd, t.args, { input: data, maxBuffer: 1 << 30 });
+  const r = childProcess().spawnSync(t.cmd, t.args, { input: data, maxBuffer: 1 << 30 });
   if (r.error) {
     const missing = (r.error as NodeJS.ErrnoException).code === 'ENOENT';
     throw new ModbtfError('E_COMPRESS', missing
