@@ -7,9 +7,9 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { ModbtfError } from '../errors.js';
 import { defaultMaxInputSize } from '../module/limits.js';
+import { dropReadAheads, readAhead } from '../module/readahead.js';
 import { workerExecArgv } from '../workers.js';
 import { distillOne, mapOne, reconcileOne, type DistillCliOptions, type MapCliOptions, type ReconcileCliOptions } from './commands.js';
 import { signatureDroppedLine, type Output } from './common.js';
@@ -143,12 +143,16 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
     const lane = async (): Promise<void> => {
       while (next < files.length) {
         const i = next++;
+        // The next module is read on the thread pool while this one is computed.
+        if (i + 1 < files.length) readAhead(files[i + 1]!);
         results[i] = await runTask(kind, opts, files[i]!);
         flush();
       }
     };
     await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, files.length) }, lane));
   } else {
+    dropReadAheads(); // each worker reads its own inputs
+    const { Worker } = await import('node:worker_threads'); // loaded only when workers run
     let next = 0;
     await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve, reject) => {
       const w = new Worker(workerUrl, { workerData: { kind, opts, maxInputSize: defaultMaxInputSize() }, execArgv: workerExecArgv() });

@@ -9,6 +9,7 @@
 import { SEC_BASE_MINIMAL } from '../btf/sections.js';
 import { ModbtfError, ioReason } from '../errors.js';
 import { DEFAULT_MAX_INPUT_SIZE, setDefaultMaxInputSize } from '../module/limits.js';
+import { readAhead } from '../module/readahead.js';
 import { parsePlain } from './argv.js';
 import type { TaskKind, TaskOptions } from './batch.js';
 import type { SignOptions } from './common.js';
@@ -68,6 +69,10 @@ function checkOutput(p: Parsed): void {
 
 /** distill/reconcile/map: expand directories, check output names, run over workers. */
 async function batch(kind: TaskKind, p: Parsed, opts: TaskOptions, io: Output): Promise<number> {
+  // The kernel BTF and the first module are read on the thread pool while the command's code loads.
+  const kernel = 'kernel' in opts ? opts.kernel : opts.base;
+  if (kernel !== undefined) readAhead(kernel);
+  if (p.args[0] !== undefined) readAhead(p.args[0]);
   const [{ defaultJobs, expandInputs, runBatch }, { checkOutputOptions }] = await Promise.all([import('./batch.js'), import('./common.js')]);
   const files = expandInputs(p.args, bool(p.opts.recursive), io);
   if (files.length === 0) return EXIT_FAIL;

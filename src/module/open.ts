@@ -6,6 +6,7 @@ import { SPAWN_THRESHOLD, decompress, streamsFromFile, decompressFd, detectCompr
 import { OutputBuffer, limitOf, tooLarge, type LimitOptions } from './limits.js';
 import { bootImageFormat, bootImageKernel } from './bootimage.js';
 import { splitSignature } from './signature.js';
+import { sameFile, takeReadAhead } from './readahead.js';
 
 export interface InputFile {
   path: string;
@@ -153,7 +154,12 @@ export async function openInput(path: string, opts: OpenOptions = {}): Promise<I
         }
       }
     }
-    if (!decoded && st.isFile()) {
+    // Read ahead (readahead.ts) while something else was computed: taken if it is still this file.
+    const pre = takeReadAhead(path);
+    const ahead = pre && !decoded && st.isFile() ? await pre : null;
+    if (ahead && sameFile(ahead.stat, st)) {
+      bytes = ahead.bytes;
+    } else if (!decoded && st.isFile()) {
       bytes = new Uint8Array(st.size);
       let off = 0;
       while (off < st.size) {
