@@ -142,9 +142,9 @@ const nodeNull = wall(process.execPath, ['-e', '0']);
 spawnSync(bin, ['distill', '-B', vmPath, '-o', join(tmp, 'af_key.ko'), C('k612cloud/modules/af_key.ko.xz')], { stdio: 'ignore' });
 // uncompressed inputs so the process time is modbtf's, not xz's
 spawnSync('sh', ['-c', `xz -dc '${C('k612cloud/modules/af_key.ko.xz')}' > '${join(tmp, 'af_key.plain.ko')}'`]);
-const distillProc = wall(process.execPath, [bin, 'distill', '--force', '-B', vmPath, '-o', join(tmp, 'out.ko'), join(tmp, 'af_key.plain.ko')]);
+const distillProc = wall(bin, ['distill', '--force', '-B', vmPath, '-o', join(tmp, 'out.ko'), join(tmp, 'af_key.plain.ko')]);
 spawnSync(process.execPath, [bin, 'distill', '-B', vmPath, '-o', join(tmp, 'af_key.dist.ko'), join(tmp, 'af_key.plain.ko')], { stdio: 'ignore' });
-const reconcileProc = wall(process.execPath, [bin, 'reconcile', '-k', vmPath, '-o', join(tmp, 'out2.ko'), join(tmp, 'af_key.dist.ko')]);
+const reconcileProc = wall(bin, ['reconcile', '-k', vmPath, '-o', join(tmp, 'out2.ko'), join(tmp, 'af_key.dist.ko')]);
 results.process = { nodeNull, distill: distillProc, reconcile: reconcileProc };
 rows.push(['process: node -e 0', fmt(nodeNull.median), fmt(nodeNull.min)]);
 rows.push(['process: modbtf distill af_key (.ko)', fmt(distillProc.median), fmt(distillProc.min)]);

@@ -92,7 +92,7 @@ describe('batch isolation', () => {
 describe('batch runs through bin/modbtf (worker threads)', () => {
   it('a worker gets the Node options it accepts: not the main script\'s, not the process-wide ones', () => {
     expect(workerExecArgv(['--max-semi-space-size=1', '--input-type=module', '--eval', 'x', '--enable-source-maps',
-      '--max-old-space-size', '64', '--expose-gc', '--import=tsx', '--stack-size=900', '--no-warnings']))
+      '--max-old-space-size', '64', '--expose-gc', '--import=tsx', '--stack-size=900', '--no-turbo-inlining', '--turbo-filter=*', '--no-warnings']))
       .toEqual(['--enable-source-maps', '--import=tsx', '--no-warnings']);
   });
 

@@ -79,9 +79,9 @@ tar c --gz -f "$out.tar.gz" -C "$out" .
     const bccOut = join(tmp, 'bcc');
     const bcc = timed('sh', [loop, bccOut, ...objs], runs);
     const modOut = join(tmp, 'modbtf');
-    const j1 = timed(process.execPath, [bin, 'min-core', '-r', '-k', tree, '--out-dir', modOut, '--tar', join(tmp, 'a.tar.gz'), '-j', '1', ...objs], runs);
+    const j1 = timed(bin, ['min-core', '-r', '-k', tree, '--out-dir', modOut, '--tar', join(tmp, 'a.tar.gz'), '-j', '1', ...objs], runs);
     const jobs = availableParallelism();
-    const jn = timed(process.execPath, [bin, 'min-core', '-r', '-k', tree, '--out-dir', modOut, '--tar', join(tmp, 'b.tar.gz'), ...objs], runs);
+    const jn = timed(bin, ['min-core', '-r', '-k', tree, '--out-dir', modOut, '--tar', join(tmp, 'b.tar.gz'), ...objs], runs);
     const walk = (d, p = '') => readdirSync(join(d, p), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(d, join(p, e.name)) : [join(p, e.name)]));
     const files = walk(bccOut).sort();
     for (const f of files) {

@@ -48,20 +48,20 @@ export function benchDumpC({ root, corpusDir, runs = Number(process.env.BENCH_DU
   try {
     for (const w of work) {
       const bpf = ['btf', 'dump', 'file', w.args[0], ...w.args.slice(1), 'format', 'c'];
-      const mod = [bin, 'dump', '--format', 'c', ...w.args];
+      const mod = ['dump', '--format', 'c', ...w.args];
       const outB = join(tmp, 'bpftool.h');
       const outM = join(tmp, 'modbtf.h');
       measure('bpftool', bpf, outB, tmp); // page cache
-      measure(process.execPath, mod, outM, tmp);
+      measure(bin, mod, outM, tmp);
       if (!readFileSync(outB).equals(readFileSync(outM))) throw new Error(`${w.name}: modbtf's header differs from bpftool's`);
       const b = []; const m = []; const n = []; const v = [];
       for (let i = 0; i < runs; i++) {
         const order = i % 2 === 0 ? ['m', 'b', 'n', 'v'] : ['b', 'v', 'n', 'm'];
         for (const k of order) {
-          if (k === 'm') m.push(measure(process.execPath, mod, outM, tmp));
+          if (k === 'm') m.push(measure(bin, mod, outM, tmp));
           else if (k === 'b') b.push(measure('bpftool', bpf, outB, tmp));
           else if (k === 'n') n.push(measure(process.execPath, ['-e', '0'], join(tmp, 'null'), tmp));
-          else v.push(measure(process.execPath, [bin, '--version'], join(tmp, 'null'), tmp));
+          else v.push(measure(bin, ['--version'], join(tmp, 'null'), tmp));
         }
       }
       const pick = (xs, f) => median(xs.map((x) => x[f]));

@@ -70,7 +70,7 @@ export async function benchMinCore({ root, corpusDir, runs = Number(process.env.
       const bo = join(tmp, `bpftool-${name}.btf`);
       const mo = join(tmp, `modbtf-${name}.btf`);
       const b = wall('bpftool', ['gen', 'min_core_btf', k, bo, ...objs], runs, tmp);
-      const m = wall(process.execPath, [bin, 'min-core', '-k', k, '-o', mo, ...objs], runs, tmp);
+      const m = wall(bin, ['min-core', '-k', k, '-o', mo, ...objs], runs, tmp);
       const same = Buffer.compare(readFileSync(bo), readFileSync(mo)) === 0;
       if (!same) throw new Error(`min-core on ${name}: output differs from bpftool's`);
       results.kernels[name] = { bpftool: b, modbtf: m, bytes: readFileSync(mo).length, identical: same };
