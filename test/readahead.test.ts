@@ -2,15 +2,25 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { openInput } from '../src/module/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openInput, releaseInput } from '../src/module/index.js';
+import { run } from '../src/cli/main.js';
 import { readAhead, takeReadAhead } from '../src/module/readahead.js';
-import { fixture } from './helpers.js';
+import { fixture, rawBtf } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'modbtf-readahead-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const VMLINUX = fixture('k612/vmlinux.btf.xz');
 const xz = (m: string): Buffer => readFileSync(fixture('k612/modules', `${m}.ko.xz`));
+// Raw BTF large enough to be read ahead (smaller files are read by openInput itself), and
+// the same with one byte of its string section changed.
+let big: Buffer;
+let big2: Buffer;
+beforeAll(async () => {
+  big = Buffer.from((await openInput(fixture('k612/vmlinux.btf.xz'))).btf!);
+  big2 = Buffer.from(big);
+  big2[big2.length - 2]! ^= 1;
+});
 let n = 0;
 const file = (bytes: Uint8Array | string): string => {
   const p = join(tmp, `f${n++}`);
@@ -26,18 +36,20 @@ async function plain(p: string): Promise<Uint8Array | null> {
 
 describe('reading an input ahead of its use', () => {
   it('is taken by openInput when the file is unchanged, and only once', async () => {
-    const p = file(xz('crc7'));
-    const want = await plain(p);
+    const p = file(big);
+    readAhead(p);
+    const pre = takeReadAhead(p);
+    expect(pre).toBeDefined();
+    expect(big.equals((await pre!)!.bytes)).toBe(true);
     readAhead(p);
     const got = await openInput(p);
     expect(takeReadAhead(p)).toBeUndefined(); // taken
-    expect(Buffer.from(got.elf!.bytes).equals(Buffer.from(want!))).toBe(true);
-    expect(got.compression).toBe('xz');
+    expect(big.equals(got.btf!)).toBe(true);
   });
 
   it('is not used when the file was replaced, rewritten or removed after it was read', async () => {
-    const a = xz('crc7');
-    const b = xz('tcp_bbr');
+    const a = big;
+    const b = big2;
     const want = Buffer.from((await plain(file(b)))!);
     const settle = (): Promise<void> => new Promise((res) => setTimeout(res, 20)); // the read is done
     // replaced by rename (a new inode), as modbtf's own writes replace a module
@@ -45,13 +57,13 @@ describe('reading an input ahead of its use', () => {
     readAhead(p);
     await settle();
     renameSync(file(b), p);
-    expect(want.equals((await openInput(p)).elf!.bytes)).toBe(true);
+    expect(want.equals((await openInput(p)).btf!)).toBe(true);
     // rewritten in place with other bytes
     const r = file(a);
     readAhead(r);
     await settle();
     writeFileSync(r, b);
-    expect(want.equals((await openInput(r)).elf!.bytes)).toBe(true);
+    expect(want.equals((await openInput(r)).btf!)).toBe(true);
     // removed: the error is the file's, not stale bytes
     const s = file(a);
     readAhead(s);
@@ -60,19 +72,52 @@ describe('reading an input ahead of its use', () => {
     await expect(openInput(s)).rejects.toMatchObject({ code: 'E_IO', file: s, message: 'cannot read: no such file' });
   });
 
-  it('reads nothing ahead for a directory, a FIFO, an empty file, or a file over the size limit', async () => {
+  it('reads nothing ahead for a directory, a FIFO, an empty or small file, or a file over the size limit', async () => {
     const d = join(tmp, 'dir');
     mkdirSync(d);
     const fifo = join(tmp, 'fifo');
     execFileSync('mkfifo', [fifo]);
     const empty = file('');
-    const big = file(xz('crc7'));
-    for (const p of [d, fifo, empty]) {
+    const small = file(xz('crc7'));
+    const over = file(big);
+    for (const p of [d, fifo, empty, small]) {
       readAhead(p);
       expect(takeReadAhead(p)).toBeUndefined();
     }
-    readAhead(big, 100);
-    expect(takeReadAhead(big)).toBeUndefined();
-    await expect(openInput(big, { maxInputSize: 100 })).rejects.toThrow('file size (1780 bytes) exceeds the 100 bytes limit');
+    readAhead(over, big.length - 1);
+    expect(takeReadAhead(over)).toBeUndefined();
+    await expect(openInput(over, { maxInputSize: big.length - 1 })).rejects.toThrow(`file size (${big.length} bytes) exceeds`);
+  });
+});
+
+describe('releasing an input\'s bytes when its task is done', () => {
+  it('empties every view of a large input, and leaves small ones (perhaps Node\'s pooled slabs) alone', async () => {
+    const p = file(big);
+    const input = await openInput(p);
+    const view = input.btf!;
+    expect(view.length).toBe(big.length);
+    releaseInput(input);
+    expect(view.length).toBe(0);
+    expect(view.buffer.byteLength).toBe(0);
+    const s = file(rawBtf([[1, 0x01000000, 4, 32]], ['int']));
+    const small = await openInput(s);
+    const before = Buffer.from(small.btf!);
+    releaseInput(small);
+    expect(before.equals(small.btf!)).toBe(true);
+  });
+
+  it('a batch writes the same modules as one run per module', async () => {
+    const mods = ['crc7', 'tcp_bbr', 'af_key'].map((m) => fixture('k612/modules', `${m}.ko.xz`));
+    const one = join(tmp, 'one');
+    const all = join(tmp, 'all');
+    mkdirSync(one);
+    mkdirSync(all);
+    const io = { out: () => undefined, err: () => undefined };
+    for (const m of mods) expect(await run(['distill', '-B', VMLINUX, '--out-dir', one, m], io)).toBe(0);
+    expect(await run(['distill', '-B', VMLINUX, '--out-dir', all, ...mods], io)).toBe(0);
+    for (const m of mods) {
+      const name = m.replace(/^.*\//, '');
+      expect(readFileSync(join(all, name)).equals(readFileSync(join(one, name))), name).toBe(true);
+    }
   });
 });

@@ -21,7 +21,7 @@ import { BOOT_IMAGE_PROBE_LEN, bootImageFormat, openInput, writeFileAtomic, type
 import { checkModule, distilledParts, reconcileModule, verdictsDiffer } from '../reconcile/module.js';
 import { relocate } from '../reconcile/relocate.js';
 import {
-  STDOUT, describeError, finishModule, jsonFailure, jsonSuccess, openModule, outputPath, signatureDroppedLine,
+  STDOUT, describeError, finishModule, jsonFailure, jsonSuccess, openModule, outputPath, signatureDroppedLine, withModule,
   writeStdout, type Output, type OutputOptions, type SignOptions, type WriteResult,
 } from './common.js';
 
@@ -420,24 +420,25 @@ export interface DistillCliOptions extends OutputOptions {
 /** Distill one module; messages go to `io`; resolves to its exit code. */
 export async function distillOne(f: string, o: DistillCliOptions, io: Output): Promise<number> {
   return perModule(io, f, o.json, async () => {
-    const { input, elf } = await openModule(f);
-    const basePath = o.base ?? defaultBasePath(elf, f);
-    const base = await loadBaseBtf(basePath);
-    const r = distillModule(elf, base, { section: o.section, force: o.force, file: f });
-    const toStdout = o.output === STDOUT;
-    if (r.report.mappedStandalone && !o.json) {
-      (toStdout ? io.err : io.out)(`${f}: standalone BTF mapped onto the base: ${r.report.mappedStandalone.mapped} types are the kernel's, ${r.report.mappedStandalone.kept} kept`);
-    }
-    const w = await writeOutput(input, r.pieces, f, o, io);
-    const rep = r.report;
-    if (rep.section === SEC_BASE_NATIVE && rep.baseFwds.length) io.err(`modbtf: ${f}: ${fwdWarning(rep.baseFwds)}`);
-    if (o.json) {
-      const { file: _file, ...facts } = rep;
-      io.out(jsonSuccess(f, { status: 'distilled', kernel: basePath, ...facts, ...writeFacts(w) }));
-    } else {
-      w.say(`${f}: distilled: .BTF ${prettyBytes(rep.btfBefore)} -> ${prettyBytes(rep.btfAfter)} (${rep.moduleTypes} -> ${rep.splitTypes} types), ${rep.section} ${prettyBytes(rep.baseSize)} (${rep.baseTypes} types)${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots renumbered` : ''}${w.elsewhere}`);
-    }
-    return EXIT_OK;
+    return withModule(f, async ({ input, elf }) => {
+      const basePath = o.base ?? defaultBasePath(elf, f);
+      const base = await loadBaseBtf(basePath);
+      const r = distillModule(elf, base, { section: o.section, force: o.force, file: f });
+      const toStdout = o.output === STDOUT;
+      if (r.report.mappedStandalone && !o.json) {
+        (toStdout ? io.err : io.out)(`${f}: standalone BTF mapped onto the base: ${r.report.mappedStandalone.mapped} types are the kernel's, ${r.report.mappedStandalone.kept} kept`);
+      }
+      const w = await writeOutput(input, r.pieces, f, o, io);
+      const rep = r.report;
+      if (rep.section === SEC_BASE_NATIVE && rep.baseFwds.length) io.err(`modbtf: ${f}: ${fwdWarning(rep.baseFwds)}`);
+      if (o.json) {
+        const { file: _file, ...facts } = rep;
+        io.out(jsonSuccess(f, { status: 'distilled', kernel: basePath, ...facts, ...writeFacts(w) }));
+      } else {
+        w.say(`${f}: distilled: .BTF ${prettyBytes(rep.btfBefore)} -> ${prettyBytes(rep.btfAfter)} (${rep.moduleTypes} -> ${rep.splitTypes} types), ${rep.section} ${prettyBytes(rep.baseSize)} (${rep.baseTypes} types)${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots renumbered` : ''}${w.elsewhere}`);
+      }
+      return EXIT_OK;
+    });
   });
 }
 
@@ -467,25 +468,26 @@ export interface MapCliOptions extends OutputOptions {
 export async function mapOne(f: string, o: MapCliOptions, io: Output): Promise<number> {
   return perModule(io, f, o.json, async () => {
     const base = await loadBaseBtf(o.base);
-    const { input, elf } = await openModule(f);
-    const sec = elf.section(SEC_BTF);
-    if (!sec) throw new ModbtfError('E_NO_BTF', 'no .BTF section to map (generate it with `pahole -J`)', { file: f, section: SEC_BTF });
-    if (!isStandalone(elf.data(sec))) {
-      throw new ModbtfError('E_MAP', '.BTF is not standalone BTF (it is split already): nothing to map', { file: f, section: SEC_BTF });
-    }
-    const keep = o.keepModuleFuncs === true;
-    const m = mapModuleOnto(elf, base, f, { keepModuleFuncs: keep });
-    const bytes = m.split.toBytes();
-    const replace = new Map<string, Uint8Array>([[SEC_BTF, bytes]]);
-    if (m.ids) replace.set('.BTF_ids', m.ids);
-    const w = await writeOutput(input, editElfPieces(elf, { replace }), f, o, io);
-    const st = m.mappedStandalone!;
-    const funcs = keep ? { moduleFuncsKept: m.funcsKept ?? 0 } : {};
-    const nf = m.funcsKept ?? 0;
-    const funcsSaid = keep ? `; --keep-module-funcs: ${nf} function${nf === 1 ? '' : 's'} the kernel also has kept as the module's own` : '';
-    if (o.json) io.out(jsonSuccess(f, { status: 'mapped', kernel: o.base, btfBefore: sec.size, btfAfter: bytes.length, mapped: st.mapped, kept: st.kept, ...funcs, ...writeFacts(w) }));
-    else w.say(`${f}: mapped onto ${o.base}: ${st.mapped} types are the kernel's, ${st.kept} kept as split BTF (${prettyBytes(sec.size)} -> ${prettyBytes(bytes.length)})${funcsSaid}${w.elsewhere}`);
-    return EXIT_OK;
+    return withModule(f, async ({ input, elf }) => {
+      const sec = elf.section(SEC_BTF);
+      if (!sec) throw new ModbtfError('E_NO_BTF', 'no .BTF section to map (generate it with `pahole -J`)', { file: f, section: SEC_BTF });
+      if (!isStandalone(elf.data(sec))) {
+        throw new ModbtfError('E_MAP', '.BTF is not standalone BTF (it is split already): nothing to map', { file: f, section: SEC_BTF });
+      }
+      const keep = o.keepModuleFuncs === true;
+      const m = mapModuleOnto(elf, base, f, { keepModuleFuncs: keep });
+      const bytes = m.split.toBytes();
+      const replace = new Map<string, Uint8Array>([[SEC_BTF, bytes]]);
+      if (m.ids) replace.set('.BTF_ids', m.ids);
+      const w = await writeOutput(input, editElfPieces(elf, { replace }), f, o, io);
+      const st = m.mappedStandalone!;
+      const funcs = keep ? { moduleFuncsKept: m.funcsKept ?? 0 } : {};
+      const nf = m.funcsKept ?? 0;
+      const funcsSaid = keep ? `; --keep-module-funcs: ${nf} function${nf === 1 ? '' : 's'} the kernel also has kept as the module's own` : '';
+      if (o.json) io.out(jsonSuccess(f, { status: 'mapped', kernel: o.base, btfBefore: sec.size, btfAfter: bytes.length, mapped: st.mapped, kept: st.kept, ...funcs, ...writeFacts(w) }));
+      else w.say(`${f}: mapped onto ${o.base}: ${st.mapped} types are the kernel's, ${st.kept} kept as split BTF (${prettyBytes(sec.size)} -> ${prettyBytes(bytes.length)})${funcsSaid}${w.elsewhere}`);
+      return EXIT_OK;
+    });
   });
 }
 
@@ -504,26 +506,27 @@ export interface ReconcileCliOptions extends OutputOptions {
 export async function reconcileOne(f: string, o: ReconcileCliOptions, io: Output): Promise<number> {
   return perModule(io, f, o.json, async () => {
     const target = await loadBaseBtf(o.kernel);
-    const { input, elf } = await openModule(f);
-    const r = reconcileModule(elf, target, { strip: o.strip, dedup: o.dedup, file: f });
-    if (r.status === 'not-distilled') {
-            const msg = `not distilled (no ${SEC_BASE_MINIMAL} or ${SEC_BASE_NATIVE}): nothing to do`;
+    return withModule(f, async ({ input, elf }) => {
+      const r = reconcileModule(elf, target, { strip: o.strip, dedup: o.dedup, file: f });
+      if (r.status === 'not-distilled') {
+              const msg = `not distilled (no ${SEC_BASE_MINIMAL} or ${SEC_BASE_NATIVE}): nothing to do`;
+        if (o.json) {
+          io.out(o.strict
+            ? jsonFailure(f, new ModbtfError('E_NOT_DISTILLED', msg))
+            : jsonSuccess(f, { status: 'not-distilled', kernel: o.kernel, output: null, signed: input.signature !== null, signatureDropped: false }));
+        } else (o.output === STDOUT ? io.err : io.out)(`${f}: ${msg}`);
+        return o.strict ? EXIT_FAIL : EXIT_OK;
+      }
+      const w = await writeOutput(input, r.pieces, f, o, io);
+      const rep = r.report;
       if (o.json) {
-        io.out(o.strict
-          ? jsonFailure(f, new ModbtfError('E_NOT_DISTILLED', msg))
-          : jsonSuccess(f, { status: 'not-distilled', kernel: o.kernel, output: null, signed: input.signature !== null, signatureDropped: false }));
-      } else (o.output === STDOUT ? io.err : io.out)(`${f}: ${msg}`);
-      return o.strict ? EXIT_FAIL : EXIT_OK;
-    }
-    const w = await writeOutput(input, r.pieces, f, o, io);
-    const rep = r.report;
-    if (o.json) {
-      const { file: _file, ...facts } = rep;
-      io.out(jsonSuccess(f, { status: 'reconciled', kernel: o.kernel, ...facts, ...writeFacts(w) }));
-    } else {
-      w.say(`${f}: reconciled onto ${o.kernel}: .BTF ${prettyBytes(rep.btfAfter)}, ${rep.splitTypes} types on ${rep.targetTypes} kernel types${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots remapped` : ''}${rep.stripped ? ', distilled pair stripped' : ''}${rep.dedup ? `, ${rep.dedup.folded} types folded into the kernel's (${prettyBytes(rep.dedup.bytesSaved)} saved)` : ''}${w.elsewhere}`);
-    }
-    return EXIT_OK;
+        const { file: _file, ...facts } = rep;
+        io.out(jsonSuccess(f, { status: 'reconciled', kernel: o.kernel, ...facts, ...writeFacts(w) }));
+      } else {
+        w.say(`${f}: reconciled onto ${o.kernel}: .BTF ${prettyBytes(rep.btfAfter)}, ${rep.splitTypes} types on ${rep.targetTypes} kernel types${rep.btfIdsSlots ? `, ${rep.btfIdsSlots} .BTF_ids slots remapped` : ''}${rep.stripped ? ', distilled pair stripped' : ''}${rep.dedup ? `, ${rep.dedup.folded} types folded into the kernel's (${prettyBytes(rep.dedup.bytesSaved)} saved)` : ''}${w.elsewhere}`);
+      }
+      return EXIT_OK;
+    });
   });
 }
 

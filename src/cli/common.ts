@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { ElfFile, elfBytes, type ElfPieces } from '../elf/index.js';
 import { ModbtfError, ioReason } from '../errors.js';
-import { compress, openInput, writeFileAtomic, writeModule, type InputFile } from '../module/index.js';
+import { compress, openInput, releaseInput, writeFileAtomic, writeModule, type InputFile } from '../module/index.js';
 import { describeError } from './io.js';
 import { childProcess } from '../lazy.js';
 
@@ -70,6 +70,20 @@ export async function openModule(path: string): Promise<{ input: InputFile; elf:
     throw new ModbtfError('E_ELF', 'not an ELF module (raw BTF cannot be rewritten in place)', { file: path });
   }
   return { input, elf: input.elf };
+}
+
+/**
+ * Open a module for one task and release its bytes (releaseInput) once `fn`
+ * is done with them, whatever the outcome: in a batch, buffers of finished
+ * modules would otherwise set the peak memory.
+ */
+export async function withModule<T>(path: string, fn: (m: { input: InputFile; elf: ElfFile }) => Promise<T>): Promise<T> {
+  const m = await openModule(path);
+  try {
+    return await fn(m);
+  } finally {
+    releaseInput(m.input);
+  }
 }
 
 /** Find the kernel's sign-file: --sign-tool, then the build trees Debian's linux-kbuild ships. */

@@ -27,6 +27,33 @@ function isRawBtf(b: Uint8Array): boolean {
 
 export type OpenOptions = LimitOptions;
 
+/** The buffers behind each input openInput read: the file's bytes, and its decompressed bytes. */
+const backing = new WeakMap<InputFile, ArrayBufferLike[]>();
+
+
+/**
+ * Free the bytes of an input opened by openInput now, not when V8 next
+ * collects the objects holding them. A batch reads module after module; V8
+ * counts their buffers as external memory and collects it only once tens of
+ * MB of it have built up, so a batch's peak memory is otherwise set by
+ * modules long finished. Every view of these bytes (the ElfFile, its
+ * sections, BTF parsed from them) is empty afterwards: call this only when
+ * nothing will read them again.
+ */
+export function releaseInput(input: InputFile): void {
+  for (const b of backing.get(input) ?? []) {
+    // Every buffer openInput registers is its own allocation; the size check keeps a view of a
+    // slab of Node's Buffer pool (shared with unrelated Buffers) from ever being released.
+    if (b.byteLength <= Buffer.poolSize || b instanceof SharedArrayBuffer) continue;
+    try {
+      structuredClone(b, { transfer: [b as ArrayBuffer] }); // moved to a copy nobody holds: freed at the next scavenge
+    } catch {
+      // a buffer that cannot be transferred is left to the collector
+    }
+  }
+  backing.delete(input);
+}
+
 /** Classify already-read bytes. */
 export async function classifyInput(path: string, bytes: Uint8Array, mode = 0o644, opts: OpenOptions = {}): Promise<InputFile> {
   return classify(path, bytes, mode, opts, null);
@@ -174,5 +201,10 @@ export async function openInput(path: string, opts: OpenOptions = {}): Promise<I
   } finally {
     if (fd >= 0) closeSync(fd);
   }
-  return classify(path, bytes!, mode!, opts, decoded);
+  const input = await classify(path, bytes!, mode!, opts, decoded);
+  const held = new Set<ArrayBufferLike>([bytes!.buffer]);
+  const data = input.elf?.bytes ?? input.btf;
+  if (data) held.add(data.buffer);
+  backing.set(input, [...held]);
+  return input;
 }

@@ -12,6 +12,11 @@ import { limitOf } from './limits.js';
 
 /** Files above this size are read ahead only when they are plain ELF or raw BTF (see below). */
 const PLAIN_ONLY_ABOVE = 2 << 20;
+/**
+ * Smaller files are left to openInput's own read: a trip through the thread
+ * pool costs more than reading them (most modules of a kernel tree are this small).
+ */
+const MIN_SIZE = 128 * 1024;
 
 export interface ReadAhead {
   bytes: Uint8Array;
@@ -38,7 +43,7 @@ export function readAhead(path: string, limit = limitOf(undefined)): void {
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     const stat = fstatSync(fd);
-    if (!stat.isFile() || stat.size === 0 || stat.size > limit || stat.size > 0x7fff0000) {
+    if (!stat.isFile() || stat.size < MIN_SIZE || stat.size > limit || stat.size > 0x7fff0000) {
       closeSync(fd);
       return;
     }
