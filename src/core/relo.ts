@@ -8,7 +8,7 @@
  * checks give 0, other kinds poison the instruction.
  */
 import type { Btf } from '../btf/btf.js';
-import { HOST_LE, Kind, kindName } from '../btf/kinds.js';
+import { BTF_MAX_KIND, HOST_LE, Kind, kindName } from '../btf/kinds.js';
 import { CoreReloKind, coreReloKindName, type BpfObject, type CoreRelo } from '../bpfobj/object.js';
 import {
   array, enumNameOff, enumValue, essentialNameLen, intEncoding, intOffset, isAnyEnum, isComposite,
@@ -669,6 +669,37 @@ export class CandidateIndex {
     return end > start ? { bytes, start, end } : null;
   }
 
+  /**
+   * Type ids grouped by kind class, ascending within a class (a counting sort
+   * over one pass reading each record's kind in place), so that the index of
+   * one class visits only that class's types.
+   */
+  private byClass: { ids: Int32Array; start: Int32Array } | null = null;
+
+  private classes(): { ids: Int32Array; start: Int32Array } {
+    if (this.byClass) return this.byClass;
+    const t = this.target;
+    const n = t.typeCount;
+    const cls = new Uint8Array(n);
+    const start = new Int32Array(BTF_MAX_KIND + 2);
+    for (let b: Btf | null = t; b; b = b.base) {
+      const offs = b.offsets;
+      const words = b.littleEndian === HOST_LE && b.types.byteOffset % 4 === 0 ? new Uint32Array(b.types.buffer, b.types.byteOffset, b.types.length >>> 2) : null;
+      for (let i = 0; i < offs.length; i++) {
+        const info = words ? words[(offs[i]! >>> 2) + 1]! : b.dv.getUint32(offs[i]! + 4, b.littleEndian);
+        const c = coreClass((info >>> 24) & BTF_MAX_KIND);
+        cls[b.startId + i] = c;
+        start[c + 1]!++;
+      }
+    }
+    for (let c = 1; c < start.length; c++) start[c]! += start[c - 1]!;
+    const fill = start.slice();
+    const ids = new Int32Array(n);
+    for (let id = 1; id < n; id++) ids[fill[cls[id]!]!++] = id;
+    this.byClass = { ids, start };
+    return this.byClass;
+  }
+
   private build(cls: number): Int32Array {
     const t = this.target;
     const n = t.typeCount;
@@ -683,48 +714,51 @@ export class CandidateIndex {
     const hash = this.hash!;
     const mask = this.mask;
     const head = new Int32Array(mask + 1).fill(-1);
-    // descending, so each chain lists ids in ascending order; one BTF (base or split) at a time
-    for (let b: Btf | null = t; b; b = b.base) {
-      const dv = b.dv;
-      const le = b.littleEndian;
-      const offs = b.offsets;
-      const words = le === HOST_LE && b.types.byteOffset % 4 === 0 ? new Uint32Array(b.types.buffer, b.types.byteOffset, b.types.length >>> 2) : null;
-      for (let i = offs.length - 1; i >= 0; i--) {
-        if (coreClass(b.kind(b.startId + i)) !== cls) continue;
-        const off = words ? words[offs[i]! >>> 2]! : dv.getUint32(offs[i]!, le);
-        if (off === 0) continue;
-        let owner: Btf = b;
-        while (off < owner.startStrOff && owner.base) owner = owner.base;
-        const ob = owner.strings;
-        const start = off - owner.startStrOff;
-        // One pass to the NUL: FNV-1a over the name, and where the last `___flavor` suffix starts
-        // (a separator is X___Y with X and Y not '_', as bpf_core_essential_name_len finds it).
-        let h = 0x811c9dc5;
-        let q = start;
-        let run = 0;
-        let ess = -1;
-        for (; q < ob.length; q++) {
-          const c = ob[q]!;
-          if (c === 0) break;
-          if (c === 95) {
-            run++;
-          } else {
-            if (run === 3 && q - 4 >= start && ob[q - 4] !== 95) ess = q - 3;
-            run = 0;
-          }
-          h = Math.imul(h ^ c, 0x01000193);
-        }
-        if (q === start) continue;
-        if (ess >= 0) {
-          h = 0x811c9dc5;
-          for (let r = start; r < ess; r++) h = Math.imul(h ^ ob[r]!, 0x01000193);
-        }
-        h >>>= 0;
-        const id = b.startId + i;
-        hash[id] = h;
-        next[id] = head[h & mask]!;
-        head[h & mask] = id;
+    const { ids, start } = this.classes();
+    // descending, so each chain lists ids in ascending order
+    let b: Btf = t;
+    let words: Uint32Array | null = null;
+    let wordsOf: Btf | null = null;
+    for (let j = start[cls + 1]! - 1; j >= start[cls]!; j--) {
+      const id = ids[j]!;
+      if (id < b.startId || b !== wordsOf) {
+        b = t.owner(id);
+        words = b.littleEndian === HOST_LE && b.types.byteOffset % 4 === 0 ? new Uint32Array(b.types.buffer, b.types.byteOffset, b.types.length >>> 2) : null;
+        wordsOf = b;
       }
+      const i = id - b.startId;
+      const off = words ? words[b.offsets[i]! >>> 2]! : b.dv.getUint32(b.offsets[i]!, b.littleEndian);
+      if (off === 0) continue;
+      let owner: Btf = b;
+      while (off < owner.startStrOff && owner.base) owner = owner.base;
+      const ob = owner.strings;
+      const s0 = off - owner.startStrOff;
+      // One pass to the NUL: FNV-1a over the name, and where the last `___flavor` suffix starts
+      // (a separator is X___Y with X and Y not '_', as bpf_core_essential_name_len finds it).
+      let h = 0x811c9dc5;
+      let q = s0;
+      let run = 0;
+      let ess = -1;
+      for (; q < ob.length; q++) {
+        const c = ob[q]!;
+        if (c === 0) break;
+        if (c === 95) {
+          run++;
+        } else {
+          if (run === 3 && q - 4 >= s0 && ob[q - 4] !== 95) ess = q - 3;
+          run = 0;
+        }
+        h = Math.imul(h ^ c, 0x01000193);
+      }
+      if (q === s0) continue;
+      if (ess >= 0) {
+        h = 0x811c9dc5;
+        for (let r = s0; r < ess; r++) h = Math.imul(h ^ ob[r]!, 0x01000193);
+      }
+      h >>>= 0;
+      hash[id] = h;
+      next[id] = head[h & mask]!;
+      head[h & mask] = id;
     }
     this.heads.set(cls, head);
     return head;
