@@ -238,6 +238,7 @@ export const COMMANDS: readonly CommandSpec[] = [
           jobs: typeof p.opts.jobs === 'number' ? p.opts.jobs : defaultJobs(), json: bool(p.opts.json),
         }, io, io === stdio);
       }
+      readAhead(str(p.opts.kernel)!); // read on the thread pool while the command's code loads
       return (await import('./core.js')).cmdMinCore({
         files: p.args, kernel: str(p.opts.kernel)!, modules: (p.opts.module as string[] | undefined) ?? [],
         output: str(p.opts.output), split: bool(p.opts.split), outDir: str(p.opts['out-dir']), report: bool(p.opts.report), json: bool(p.opts.json),

@@ -687,7 +687,8 @@ export class CandidateIndex {
       const words = b.littleEndian === HOST_LE && b.types.byteOffset % 4 === 0 ? new Uint32Array(b.types.buffer, b.types.byteOffset, b.types.length >>> 2) : null;
       for (let i = 0; i < offs.length; i++) {
         const info = words ? words[(offs[i]! >>> 2) + 1]! : b.dv.getUint32(offs[i]! + 4, b.littleEndian);
-        const c = coreClass((info >>> 24) & BTF_MAX_KIND);
+        const k = (info >>> 24) & BTF_MAX_KIND;
+        const c = k === Kind.ENUM64 ? Kind.ENUM : k; // coreClass, written out: this loop visits every type
         cls[b.startId + i] = c;
         start[c + 1]!++;
       }
