@@ -509,7 +509,7 @@ export async function reconcileOne(f: string, o: ReconcileCliOptions, io: Output
     return withModule(f, async ({ input, elf }) => {
       const r = reconcileModule(elf, target, { strip: o.strip, dedup: o.dedup, file: f });
       if (r.status === 'not-distilled') {
-              const msg = `not distilled (no ${SEC_BASE_MINIMAL} or ${SEC_BASE_NATIVE}): nothing to do`;
+        const msg = `not distilled (no ${SEC_BASE_MINIMAL} or ${SEC_BASE_NATIVE}): nothing to do`;
         if (o.json) {
           io.out(o.strict
             ? jsonFailure(f, new ModbtfError('E_NOT_DISTILLED', msg))
