@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openInput, releaseInput } from '../src/module/index.js';
+import { classifyInput, openInput, releaseInput } from '../src/module/index.js';
 import { run } from '../src/cli/main.js';
 import { readAhead, takeReadAhead } from '../src/module/readahead.js';
 import { fixture, rawBtf } from './helpers.js';
@@ -91,7 +91,7 @@ describe('reading an input ahead of its use', () => {
 });
 
 describe('releasing an input\'s bytes when its task is done', () => {
-  it('empties every view of a large input, and leaves small ones (perhaps Node\'s pooled slabs) alone', async () => {
+  it('empties every view of a large input openInput read, and leaves small ones (perhaps Node\'s pooled slabs) and given bytes alone', async () => {
     const p = file(big);
     const input = await openInput(p);
     const view = input.btf!;
@@ -104,6 +104,12 @@ describe('releasing an input\'s bytes when its task is done', () => {
     const before = Buffer.from(small.btf!);
     releaseInput(small);
     expect(before.equals(small.btf!)).toBe(true);
+    // bytes the caller gave (classifyInput) are the caller's: never released
+    const mine = new Uint8Array(big);
+    const given = await classifyInput('given', mine);
+    releaseInput(given);
+    expect(mine.length).toBe(big.length);
+    expect(given.btf!.length).toBe(big.length);
   });
 
   it('a batch writes the same modules as one run per module', async () => {

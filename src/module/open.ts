@@ -27,9 +27,9 @@ function isRawBtf(b: Uint8Array): boolean {
 
 export type OpenOptions = LimitOptions;
 
-/** The buffers behind each input openInput read: the file's bytes, and its decompressed bytes. */
-const backing = new WeakMap<InputFile, ArrayBufferLike[]>();
-
+/** Marks an input whose bytes openInput allocated itself (releaseInput frees only those). */
+const OWN_BYTES = Symbol('modbtf.ownBytes');
+type Owned = InputFile & { [OWN_BYTES]?: true };
 
 /**
  * Free the bytes of an input opened by openInput now, not when V8 next
@@ -38,20 +38,21 @@ const backing = new WeakMap<InputFile, ArrayBufferLike[]>();
  * MB of it have built up, so a batch's peak memory is otherwise set by
  * modules long finished. Every view of these bytes (the ElfFile, its
  * sections, BTF parsed from them) is empty afterwards: call this only when
- * nothing will read them again.
+ * nothing will read them again. Inputs not made by openInput are left alone.
  */
 export function releaseInput(input: InputFile): void {
-  for (const b of backing.get(input) ?? []) {
-    // Every buffer openInput registers is its own allocation; the size check keeps a view of a
-    // slab of Node's Buffer pool (shared with unrelated Buffers) from ever being released.
-    if (b.byteLength <= Buffer.poolSize || b instanceof SharedArrayBuffer) continue;
-    try {
-      structuredClone(b, { transfer: [b as ArrayBuffer] }); // moved to a copy nobody holds: freed at the next scavenge
-    } catch {
-      // a buffer that cannot be transferred is left to the collector
-    }
+  const owned = input as Owned;
+  if (!owned[OWN_BYTES]) return;
+  delete owned[OWN_BYTES];
+  const b = (input.elf?.bytes ?? input.btf)?.buffer;
+  // openInput's buffers are its own allocations; the size check keeps a view of a slab of
+  // Node's Buffer pool (shared with unrelated Buffers) from ever being released.
+  if (!b || b.byteLength <= Buffer.poolSize || b instanceof SharedArrayBuffer) return;
+  try {
+    structuredClone(b, { transfer: [b as ArrayBuffer] }); // moved to a copy nobody holds: freed at the next scavenge
+  } catch {
+    // a buffer that cannot be transferred is left to the collector
   }
-  backing.delete(input);
 }
 
 /** Classify already-read bytes. */
@@ -201,10 +202,7 @@ export async function openInput(path: string, opts: OpenOptions = {}): Promise<I
   } finally {
     if (fd >= 0) closeSync(fd);
   }
-  const input = await classify(path, bytes!, mode!, opts, decoded);
-  const held = new Set<ArrayBufferLike>([bytes!.buffer]);
-  const data = input.elf?.bytes ?? input.btf;
-  if (data) held.add(data.buffer);
-  backing.set(input, [...held]);
+  const input: Owned = await classify(path, bytes!, mode!, opts, decoded);
+  input[OWN_BYTES] = true;
   return input;
 }
