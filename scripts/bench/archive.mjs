@@ -10,6 +10,9 @@ import { availableParallelism, homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// Every process timed without NODE_EXTRA_CA_CERTS, as bin/modbtf runs Node (see scripts/bench.mjs).
+delete process.env.NODE_EXTRA_CA_CERTS;
+
 function timed(cmd, args, runs, opts = {}) {
   const xs = [];
   for (let i = 0; i < runs; i++) {

@@ -9,6 +9,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// Every process timed without NODE_EXTRA_CA_CERTS, as bin/modbtf runs Node (see scripts/bench.mjs).
+delete process.env.NODE_EXTRA_CA_CERTS;
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Wall and CPU (user + sys) ms of one process, its stdout written to `out`. */
