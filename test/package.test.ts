@@ -23,12 +23,12 @@ describe('npm package', () => {
     const files = (JSON.parse(r.stdout) as { files: { path: string; mode: number }[] }[])[0]!.files;
     const paths = files.map((f) => f.path);
     for (const p of [
-      'package.json', 'README.md', 'LICENSE', 'bin/modbtf', 'dist/modbtf.mjs', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/worker.js',
+      'package.json', 'README.md', 'LICENSE', 'bin/modbtf', 'bin/package.json', 'dist/modbtf.cjs', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/worker.js',
       'scripts/dkms/modbtf-dkms', 'scripts/dkms/modbtf-dkms-post-install',
       'samples/modbtf_sample/dkms.conf', 'samples/modbtf_sample/modbtf-dkms-post-install', 'samples/modbtf_sample/modbtf_sample.c',
       'samples/modbtf_sample/Makefile', 'samples/modbtf_sample/Kbuild',
     ]) expect(paths, p).toContain(p);
-    const outside = paths.filter((p) => !/^(package\.json|README\.md|LICENSE|bin\/modbtf|dist\/.+|scripts\/dkms\/modbtf-dkms(-post-install)?|samples\/modbtf_sample\/.+)$/.test(p));
+    const outside = paths.filter((p) => !/^(package\.json|README\.md|LICENSE|bin\/modbtf|bin\/package\.json|dist\/.+|scripts\/dkms\/modbtf-dkms(-post-install)?|samples\/modbtf_sample\/.+)$/.test(p));
     expect(outside).toEqual([]);
     // Every command is shipped, executable.
     for (const target of Object.values(pkg.bin)) {

@@ -191,7 +191,7 @@ export async function minCoreArchive(
     done++;
     await onResult?.(r, done);
   };
-  // dist/archive/worker.js, next to this module, or below the bundled CLI (dist/modbtf.mjs).
+  // dist/archive/worker.js, next to this module, or below the bundled CLI (dist/modbtf.cjs).
   const workerUrl = [new URL('./worker.js', import.meta.url), new URL('./archive/worker.js', import.meta.url)]
     .find((u) => existsSync(fileURLToPath(u)));
   const n = Math.min(jobs, entries.length);

@@ -133,7 +133,7 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
       bar.tick(printed, files[printed - 1]!);
     }
   };
-  // dist/cli/worker.js, next to this module, or below the bundled CLI (dist/modbtf.mjs).
+  // dist/cli/worker.js, next to this module, or below the bundled CLI (dist/modbtf.cjs).
   const workerUrl = [new URL('./worker.js', import.meta.url), new URL('./cli/worker.js', import.meta.url)]
     .find((u) => existsSync(fileURLToPath(u)));
   const n = Math.min(jobs, files.length);
