@@ -1,6 +1,11 @@
 /** BTF kinds and the per-kind record layout table every algorithm in modbtf is driven by. */
 
 export const BTF_MAGIC = 0xeb9f;
+
+/** Whether `b` starts with the BTF magic, in either byte order. */
+export function isRawBtf(b: Uint8Array): boolean {
+  return b.length >= 2 && ((b[0] === 0x9f && b[1] === 0xeb) || (b[0] === 0xeb && b[1] === 0x9f));
+}
 export const BTF_VERSION = 1;
 /** The original header: magic, version, flags, hdr_len, type_off/len, str_off/len. */
 export const BTF_HEADER_LEN = 24;

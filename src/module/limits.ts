@@ -7,6 +7,8 @@
  * that is clearly not a module stops there.
  */
 import { ModbtfError, type ModbtfErrorCode } from '../errors.js';
+import { isRawBtf } from '../btf/kinds.js';
+import { isElf } from '../elf/elf.js';
 
 const KiB = 1024;
 const MiB = KiB * 1024;
@@ -84,7 +86,7 @@ export function checkModuleHead(head: Uint8Array, limit: number, kind: string, f
     throw new ModbtfError(code, msg, { file });
   };
   const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  if (head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46) {
+  if (isElf(head)) {
     const cls = head[4];
     const data = head[5];
     if (cls !== 1 && cls !== 2) fail('E_ELF', `invalid ELF class ${cls}`);
@@ -103,7 +105,7 @@ export function checkModuleHead(head: Uint8Array, limit: number, kind: string, f
     }
     return;
   }
-  if ((head[0] === 0x9f && head[1] === 0xeb) || (head[0] === 0xeb && head[1] === 0x9f)) {
+  if (isRawBtf(head)) {
     if (head.length < 24) return;
     const le = head[0] === 0x9f;
     const hdrLen = dv.getUint32(4, le);

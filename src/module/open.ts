@@ -7,6 +7,7 @@ import { OutputBuffer, limitOf, tooLarge, type LimitOptions } from './limits.js'
 import { bootImageFormat, bootImageKernel } from './bootimage.js';
 import { splitSignature } from './signature.js';
 import { sameFile, takeReadAhead } from './readahead.js';
+import { isRawBtf } from '../btf/kinds.js';
 
 export interface InputFile {
   path: string;
@@ -19,10 +20,6 @@ export interface InputFile {
   btf: Uint8Array | null;
   /** File mode bits of the input. */
   mode: number;
-}
-
-function isRawBtf(b: Uint8Array): boolean {
-  return b.length >= 2 && ((b[0] === 0x9f && b[1] === 0xeb) || (b[0] === 0xeb && b[1] === 0x9f));
 }
 
 export type OpenOptions = LimitOptions;

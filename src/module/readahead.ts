@@ -8,6 +8,8 @@
  * reports what is wrong with it. Nothing here throws.
  */
 import { close, closeSync, constants, fstatSync, openSync, read, readSync, type Stats } from 'node:fs';
+import { isRawBtf } from '../btf/kinds.js';
+import { isElf } from '../elf/elf.js';
 import { limitOf } from './limits.js';
 
 /** Files above this size are read ahead only when they are plain ELF or raw BTF (see below). */
@@ -49,10 +51,8 @@ export function readAhead(path: string, limit = limitOf(undefined)): void {
     }
     if (stat.size > PLAIN_ONLY_ABOVE) {
       const h = new Uint8Array(4);
-      const k = readSync(fd, h, 0, h.length, 0);
-      const elf = k === 4 && h[0] === 0x7f && h[1] === 0x45 && h[2] === 0x4c && h[3] === 0x46;
-      const btf = k >= 2 && ((h[0] === 0x9f && h[1] === 0xeb) || (h[0] === 0xeb && h[1] === 0x9f));
-      if (!elf && !btf) {
+      const head = h.subarray(0, readSync(fd, h, 0, h.length, 0));
+      if (!isElf(head) && !isRawBtf(head)) {
         closeSync(fd);
         return;
       }
