@@ -8,7 +8,8 @@
  * checks give 0, other kinds poison the instruction.
  */
 import type { Btf } from '../btf/btf.js';
-import { BTF_MAX_KIND, HOST_LE, Kind, kindName } from '../btf/kinds.js';
+import { BTF_MAX_KIND, Kind, kindName } from '../btf/kinds.js';
+import { hashBytes } from '../btf/strindex.js';
 import { CoreReloKind, coreReloKindName, type BpfObject, type CoreRelo } from '../bpfobj/object.js';
 import {
   array, enumNameOff, enumValue, essentialNameLen, intEncoding, intOffset, isAnyEnum, isComposite,
@@ -619,13 +620,6 @@ function calcRelo(relo: CoreRelo, local: CoreSpec, targ: CoreSpec | null, little
   return res;
 }
 
-/** FNV-1a over bytes [start, end). */
-function fnv(bytes: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
-  return h >>> 0;
-}
-
 /** Length of the essential part of the NUL-terminated name at bytes[start]. */
 function essentialLenBytes(bytes: Uint8Array, start: number, end: number): number {
   const n = end - start;
@@ -684,9 +678,9 @@ export class CandidateIndex {
     const start = new Int32Array(BTF_MAX_KIND + 2);
     for (let b: Btf | null = t; b; b = b.base) {
       const offs = b.offsets;
-      const words = b.littleEndian === HOST_LE && b.types.byteOffset % 4 === 0 ? new Uint32Array(b.types.buffer, b.types.byteOffset, b.types.length >>> 2) : null;
+      const words = b.words();
       for (let i = 0; i < offs.length; i++) {
-        const info = words ? words[(offs[i]! >>> 2) + 1]! : b.dv.getUint32(offs[i]! + 4, b.littleEndian);
+        const info = words[(offs[i]! >>> 2) + 1]!;
         const k = (info >>> 24) & BTF_MAX_KIND;
         const c = k === Kind.ENUM64 ? Kind.ENUM : k; // coreClass, written out: this loop visits every type
         cls[b.startId + i] = c;
@@ -717,18 +711,15 @@ export class CandidateIndex {
     const head = new Int32Array(mask + 1).fill(-1);
     const { ids, start } = this.classes();
     // descending, so each chain lists ids in ascending order
-    let b: Btf = t;
-    let words: Uint32Array | null = null;
-    let wordsOf: Btf | null = null;
+    let b: Btf | null = null;
+    let words: Uint32Array = new Uint32Array(0);
     for (let j = start[cls + 1]! - 1; j >= start[cls]!; j--) {
       const id = ids[j]!;
-      if (id < b.startId || b !== wordsOf) {
+      if (!b || id < b.startId) {
         b = t.owner(id);
-        words = b.littleEndian === HOST_LE && b.types.byteOffset % 4 === 0 ? new Uint32Array(b.types.buffer, b.types.byteOffset, b.types.length >>> 2) : null;
-        wordsOf = b;
+        words = b.words();
       }
-      const i = id - b.startId;
-      const off = words ? words[b.offsets[i]! >>> 2]! : b.dv.getUint32(b.offsets[i]!, b.littleEndian);
+      const off = words[b.offsets[id - b.startId]! >>> 2]!;
       if (off === 0) continue;
       let owner: Btf = b;
       while (off < owner.startStrOff && owner.base) owner = owner.base;
@@ -772,7 +763,7 @@ export class CandidateIndex {
     const head = this.heads.get(cls) ?? this.build(cls);
     const name = localBtf.name(localId);
     const ess = Buffer.from(name.slice(0, essentialNameLen(name)), 'latin1');
-    const h = fnv(ess, 0, ess.length);
+    const h = hashBytes(ess, 0, ess.length);
     const t = this.target;
     const out: number[] = [];
     for (let id = head[h & this.mask]!; id >= 0; id = this.next![id]!) {
