@@ -594,23 +594,10 @@ export class Btf {
       // Only the name of a kind modbtf does not know is known to be a string offset (libbpf checks no more).
       if (w[o]! >= strEnd && !isKnownKind(kind)) throw strErr(id, w[o]!);
       if (!isKnownKind(kind)) continue;
-      if (TYPE_IS_ID[kind] && w[o + 2]! >= typeCount) throw idErr(id, w[o + 2]!);
-      if (kind === Kind.ARRAY) {
-        if (w[o + 3]! >= typeCount) throw idErr(id, w[o + 3]!);
-        if (w[o + 4]! >= typeCount) throw idErr(id, w[o + 4]!);
-      }
-      const mi = MEMBER_ID_WORD[kind]!;
-      const ms = MEMBER_STR_WORD[kind]!;
-      const vlen = info & BTF_MAX_VLEN;
-      const step = MEMBER_WORDS[kind]!;
-      const first = o + FIXED_WORDS[kind]!;
-      if (mi !== NO_FIELD) {
-        for (let j = 0, p = first + mi; j < vlen; j++, p += step) if (w[p]! >= typeCount) throw idErr(id, w[p]!);
-      }
-      if (w[o]! >= strEnd) throw strErr(id, w[o]!);
-      if (ms !== NO_FIELD) {
-        for (let j = 0, p = first + ms; j < vlen; j++, p += step) if (w[p]! >= strEnd) throw strErr(id, w[p]!);
-      }
+      const badId = firstIdAtLeast(w, o, kind, info & BTF_MAX_VLEN, typeCount);
+      if (badId >= 0) throw idErr(id, w[badId]!);
+      const badStr = firstStrAtLeast(w, o, kind, info & BTF_MAX_VLEN, strEnd);
+      if (badStr >= 0) throw strErr(id, w[badStr]!);
     }
   }
 }
@@ -679,6 +666,35 @@ function indexTypes(types: Uint8Array, le: boolean, startId: number, where: Erro
     p += size;
   }
   return { offsets: offsets.slice(0, n), firstUnknown };
+}
+
+/**
+ * Word index of the first type-id field of the record at word `o` holding a
+ * value >= `limit`, in record order; -1 if none.
+ */
+export function firstIdAtLeast(w: Uint32Array, o: number, kind: number, vlen: number, limit: number): number {
+  if (TYPE_IS_ID[kind] && w[o + 2]! >= limit) return o + 2;
+  if (kind === Kind.ARRAY) {
+    if (w[o + 3]! >= limit) return o + 3;
+    if (w[o + 4]! >= limit) return o + 4;
+  }
+  const m = MEMBER_ID_WORD[kind]!;
+  if (m !== NO_FIELD) {
+    const step = MEMBER_WORDS[kind]!;
+    for (let j = 0, p = o + FIXED_WORDS[kind]! + m; j < vlen; j++, p += step) if (w[p]! >= limit) return p;
+  }
+  return -1;
+}
+
+/** firstIdAtLeast for string-offset fields. */
+export function firstStrAtLeast(w: Uint32Array, o: number, kind: number, vlen: number, limit: number): number {
+  if (w[o]! >= limit) return o;
+  const m = MEMBER_STR_WORD[kind]!;
+  if (m !== NO_FIELD) {
+    const step = MEMBER_WORDS[kind]!;
+    for (let j = 0, p = o + FIXED_WORDS[kind]! + m; j < vlen; j++, p += step) if (w[p]! >= limit) return p;
+  }
+  return -1;
 }
 
 /**

@@ -3,12 +3,9 @@
  * before modbtf writes anything: a module whose BTF fails them is reported,
  * not rewritten (the kernel would silently drop its BTF).
  */
-import { Btf } from './btf.js';
+import { Btf, firstIdAtLeast, firstStrAtLeast } from './btf.js';
 import { ModbtfError } from '../errors.js';
-import {
-  FIXED_WORDS, INT_BOOL, INT_CHAR, INT_SIGNED, KIND_MAX, Kind, MEMBER_ID_WORD, MEMBER_STR_WORD, MEMBER_WORDS, NO_FIELD, TYPE_IS_ID,
-  infoKflag, infoKind, infoVlen, kindName,
-} from './kinds.js';
+import { INT_BOOL, INT_CHAR, INT_SIGNED, KIND_MAX, Kind, infoKflag, infoKind, infoVlen, kindName } from './kinds.js';
 
 const KSYM_NAME_LEN = 512;
 const PTR_SIZE = 8;
@@ -219,35 +216,6 @@ function checkTypeTags(btf: Btf, w: Uint32Array): Finding | null {
     good = i;
   }
   return null;
-}
-
-/**
- * Word index of the first type-id field of the record at word `o` holding a
- * value >= `limit`, in record order; -1 if none.
- */
-function firstIdAtLeast(w: Uint32Array, o: number, kind: number, vlen: number, limit: number): number {
-  if (TYPE_IS_ID[kind] && w[o + 2]! >= limit) return o + 2;
-  if (kind === Kind.ARRAY) {
-    if (w[o + 3]! >= limit) return o + 3;
-    if (w[o + 4]! >= limit) return o + 4;
-  }
-  const m = MEMBER_ID_WORD[kind]!;
-  if (m !== NO_FIELD) {
-    const step = MEMBER_WORDS[kind]!;
-    for (let j = 0, p = o + FIXED_WORDS[kind]! + m; j < vlen; j++, p += step) if (w[p]! >= limit) return p;
-  }
-  return -1;
-}
-
-/** firstIdAtLeast for string-offset fields. */
-function firstStrAtLeast(w: Uint32Array, o: number, kind: number, vlen: number, limit: number): number {
-  if (w[o]! >= limit) return o;
-  const m = MEMBER_STR_WORD[kind]!;
-  if (m !== NO_FIELD) {
-    const step = MEMBER_WORDS[kind]!;
-    for (let j = 0, p = o + FIXED_WORDS[kind]! + m; j < vlen; j++, p += step) if (w[p]! >= limit) return p;
-  }
-  return -1;
 }
 
 function report(btf: Btf, f: Finding): ModbtfError {
