@@ -23,7 +23,7 @@ describe('npm package', () => {
     const files = (JSON.parse(r.stdout) as { files: { path: string; mode: number }[] }[])[0]!.files;
     const paths = files.map((f) => f.path);
     for (const p of [
-      'package.json', 'README.md', 'LICENSE', 'bin/modbtf', 'bin/package.json', 'dist/modbtf.cjs', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/worker.js',
+      'package.json', 'README.md', 'LICENSE', 'bin/modbtf', 'bin/package.json', 'dist/modbtf.cjs', 'dist/modbtf.cjs.cache', 'dist/cli/launch.cjs', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/worker.js',
       'scripts/dkms/modbtf-dkms', 'scripts/dkms/modbtf-dkms-post-install',
       'samples/modbtf_sample/dkms.conf', 'samples/modbtf_sample/modbtf-dkms-post-install', 'samples/modbtf_sample/modbtf_sample.c',
       'samples/modbtf_sample/Makefile', 'samples/modbtf_sample/Kbuild',
