@@ -70,6 +70,24 @@ describe('BTF codec', () => {
     }
   });
 
+  it('indexes more records than its reused offset array holds (262,144), in either byte order', () => {
+    // 300,000 records: PTR to the one before, every 7th a CONST with the kind_flag bit set in a
+    // raw u32 (which the walk must read as a 32-bit value, not a double)
+    const n = 300_000;
+    for (const le of [true, false]) {
+      const records: number[][] = [];
+      for (let id = 1; id <= n; id++) records.push([0, id % 7 ? info(Kind.PTR) : info(Kind.CONST, 0, true), id - 1]);
+      const btf = Btf.parse(rawBtf(records, [''], { le }));
+      expect(btf.littleEndian).toBe(le);
+      expect(btf.typeCount).toBe(n + 1);
+      expect(btf.offsets.length).toBe(n);
+      expect(btf.offsets[n - 1]).toBe((n - 1) * 12);
+      expect(btf.kind(n)).toBe(n % 7 ? Kind.PTR : Kind.CONST);
+      expect(btf.kind(7)).toBe(Kind.CONST);
+      expect(btf.sizeOrType(n)).toBe(n - 1);
+    }
+  });
+
   it('accepts a longer header whose extra bytes are zero and keeps it', () => {
     const raw = rawBtf(RECORDS, S, { hdrLen: 32 });
     const btf = Btf.parse(raw);

@@ -631,23 +631,60 @@ function parseLayoutSection(
  * first id of a kind modbtf does not know (0 if none), sized by `sizes`.
  */
 function indexTypes(types: Uint8Array, le: boolean, startId: number, where: ErrorLocation, sizes: KindSizes): { offsets: Uint32Array; firstUnknown: number } {
-  const fixed = sizes.fixed;
-  const member = sizes.member;
-  let firstUnknown = 0;
-  const dv = new DataView(types.buffer, types.byteOffset, types.byteLength);
   const len = types.length;
-  // A record is at least 12 bytes: this bounds the count without a second pass.
-  let offsets = new Uint32Array(Math.min(Math.floor(len / 12), 1 << 16) || 1);
-  let n = 0;
-  let p = 0;
+  // A record is at least 12 bytes: this bounds the count. Up to OFFSETS_SCRATCH records go in a
+  // reused array; more (a type section larger than any kernel's) in arrays grown as they fill.
+  const bound = Math.floor(len / 12) + 1;
+  if (offsetsScratch.length < Math.min(bound, OFFSETS_SCRATCH)) offsetsScratch = new Uint32Array(Math.min(bound, OFFSETS_SCRATCH));
+  let offsets = offsetsScratch;
   // Fast path: a native-order, aligned section read as u32 words (cheaper than DataView calls
   // while the code is still cold, which is all of a short CLI run).
   const words = le === HOST_LE && types.byteOffset % 4 === 0 ? new Uint32Array(types.buffer, types.byteOffset, len >>> 2) : null;
-  while (p < len) {
+  let n = 0;
+  walkEnd = 0;
+  walkUnknown = 0;
+  for (;;) {
+    n = walkRecords(types, words, le, startId, where, sizes, offsets, n);
+    if (walkEnd >= len) break;
+    const g = new Uint32Array(Math.min(offsets.length * 2, bound));
+    g.set(offsets);
+    offsets = g;
+  }
+  return { offsets: offsets.slice(0, n), firstUnknown: walkUnknown };
+}
+
+/** Records indexTypes keeps offsets of in a reused array (a vmlinux has 100,000-150,000). */
+const OFFSETS_SCRATCH = 1 << 18;
+let offsetsScratch = new Uint32Array(0);
+
+/** Where walkRecords stopped: the next record's offset, and the first id of an unknown kind (0: none). */
+let walkEnd = 0;
+let walkUnknown = 0;
+
+/**
+ * indexTypes' walk: the offsets of records `n` on (the one at walkEnd first) into `offsets`,
+ * until the section or `offsets` ends; returns the count. Apart from indexTypes, so that
+ * nothing follows the loop in the function V8 compiles while the loop runs (a vmlinux's
+ * hundred thousand records, in the first call): code after the loop, not yet run there, would
+ * be thrown away the first time it runs (results go to module variables, which need no such code).
+ */
+function walkRecords(
+  types: Uint8Array, words: Uint32Array | null, le: boolean, startId: number, where: ErrorLocation, sizes: KindSizes,
+  offsets: Uint32Array, n: number,
+): number {
+  const fixed = sizes.fixed;
+  const member = sizes.member;
+  const dv = words ? null : new DataView(types.buffer, types.byteOffset, types.byteLength);
+  const len = types.length;
+  const cap = offsets.length;
+  let firstUnknown = walkUnknown;
+  let p = walkEnd;
+  while (p < len && n < cap) {
     if (p + 12 > len) {
       throw new ModbtfError('E_BTF_TRUNCATED', `type record at offset ${p} is truncated (type section is ${len} bytes)`, { ...where, typeId: startId + n });
     }
-    const info = words ? words[(p >>> 2) + 1]! : dv.getUint32(p + 4, le);
+    // (| 0: an int32, as the kind_flag bit would make a u32 a double)
+    const info = (words ? words[(p >>> 2) + 1]! : dv!.getUint32(p + 4, le)) | 0;
     const kind = (info >>> 24) & BTF_MAX_KIND;
     const f = fixed[kind]!;
     if (f === 0) throw new ModbtfError('E_BTF_KIND', unsizedReason(kind, sizes), { ...where, typeId: startId + n });
@@ -657,15 +694,12 @@ function indexTypes(types: Uint8Array, le: boolean, startId: number, where: Erro
     if (p + size > len) {
       throw new ModbtfError('E_BTF_VLEN', `${kindName(kind)} with vlen ${vlen} runs past the end of the type section`, { ...where, typeId: startId + n });
     }
-    if (n === offsets.length) {
-      const g = new Uint32Array(Math.min(offsets.length * 2, Math.floor(len / 12) + 1));
-      g.set(offsets);
-      offsets = g;
-    }
     offsets[n++] = p;
     p += size;
   }
-  return { offsets: offsets.slice(0, n), firstUnknown };
+  walkEnd = p;
+  walkUnknown = firstUnknown;
+  return n;
 }
 
 /**

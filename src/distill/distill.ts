@@ -146,7 +146,7 @@ export function distill(src: Btf, opts: DistillOptions = {}): DistillResult {
   const le = src.littleEndian;
 
   // 1. The distilled base: named INT/FLOAT/FWD whole, named composites and enums as shells.
-  const bb = new BtfBuilder(null, le);
+  const bb = new BtfBuilder(null, le, needed.length * 64); // (room for each needed type and its name: no growing)
   for (let i = 0; i < needed.length; i++) {
     const id = needed[i]!;
     const kind = base.kind(id);
