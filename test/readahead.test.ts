@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyInput, openInput, releaseInput } from '../src/module/index.js';
+import { smallestFirst } from '../src/cli/batch.js';
 import { run } from '../src/cli/main.js';
 import { readAhead, takeReadAhead } from '../src/module/readahead.js';
 import { fixture, rawBtf } from './helpers.js';
@@ -125,5 +126,18 @@ describe('releasing an input\'s bytes when its task is done', () => {
       const name = m.replace(/^.*\//, '');
       expect(readFileSync(join(all, name)).equals(readFileSync(join(one, name))), name).toBe(true);
     }
+  });
+});
+
+describe('a batch\'s order', () => {
+  it('processes the smallest modules first (ties and unreadable files as given) and prints in the order given', async () => {
+    const sized = [300, 100, -1, 100, 200].map((n) => (n < 0 ? join(tmp, 'missing.ko') : file(new Uint8Array(n))));
+    expect([...smallestFirst(sized)]).toEqual([2, 1, 3, 4, 0]);
+    const mods = ['af_key', 'crc7', 'tcp_bbr'].map((m) => fixture('k612/modules', `${m}.ko.xz`));
+    const dir = join(tmp, 'ordered');
+    mkdirSync(dir);
+    const lines: string[] = [];
+    expect(await run(['distill', '-B', VMLINUX, '--out-dir', dir, ...mods], { out: (l) => lines.push(l), err: () => undefined })).toBe(0);
+    expect(lines.map((l) => l.slice(0, l.indexOf(':')))).toEqual(mods);
   });
 });

@@ -106,6 +106,29 @@ export function defaultJobs(files: readonly string[] = []): number {
 }
 
 /**
+ * The order to process `files` in: smallest first (a file that cannot be
+ * stat'ed counts as empty; it fails when opened), ties in the order given.
+ * The small modules' records reach V8 before it optimizes the loops that
+ * the big ones run for long: the optimized code has seen every kind of
+ * record and is not thrown away when a big module brings a new one. On the
+ * 53 corpus modules, one thread: 626 ms in the order given, 559 ms smallest
+ * first, 685 ms largest first. Messages are still printed in the order given.
+ */
+export function smallestFirst(files: readonly string[]): Uint32Array {
+  const sizes = new Float64Array(files.length);
+  for (let i = 0; i < files.length; i++) {
+    try {
+      sizes[i] = statSync(files[i]!).size;
+    } catch {
+      sizes[i] = 0;
+    }
+  }
+  const order = Uint32Array.from(files.keys());
+  // (a typed array's sort is not stable: ties are ordered by index)
+  return order.sort((a, b) => sizes[a]! - sizes[b]! || a - b);
+}
+
+/**
  * Run `kind` over `files` with up to `jobs` workers; print each module's
  * messages in input order; a summary line when several modules were given
  * and any failed. Resolves to 0, or 1 if any module failed.
@@ -137,14 +160,16 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
   const workerUrl = [new URL('./worker.js', import.meta.url), new URL('./cli/worker.js', import.meta.url)]
     .find((u) => existsSync(fileURLToPath(u)));
   const n = Math.min(jobs, files.length);
+  const order = smallestFirst(files);
   if (n <= 1 || !workerUrl) {
     // Several modules in flight: while one waits on its fsync (thread pool), the next is computed.
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < files.length) {
-        const i = next++;
+        const k = next++;
+        const i = order[k]!;
         // The next module is read on the thread pool while this one is computed.
-        if (i + 1 < files.length) readAhead(files[i + 1]!);
+        if (k + 1 < files.length) readAhead(files[order[k + 1]!]!);
         results[i] = await runTask(kind, opts, files[i]!);
         flush();
       }
@@ -166,7 +191,7 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
           return;
         }
         busy++;
-        const i = next++;
+        const i = order[next++]!;
         w.postMessage({ index: i, file: files[i] });
       };
       w.on('message', (m: { index: number; result: TaskResult }) => {

@@ -69,10 +69,11 @@ function checkOutput(p: Parsed): void {
 
 /** distill/reconcile/map: expand directories, check output names, run over workers. */
 async function batch(kind: TaskKind, p: Parsed, opts: TaskOptions, io: Output): Promise<number> {
-  // The kernel BTF and the first module are read on the thread pool while the command's code loads.
+  // The kernel BTF and the module (of a run on one) are read on the thread pool while the
+  // command's code loads. A batch reads each module ahead of its turn (runBatch).
   const kernel = 'kernel' in opts ? opts.kernel : opts.base;
   if (kernel !== undefined) readAhead(kernel);
-  if (p.args[0] !== undefined) readAhead(p.args[0]);
+  if (p.args.length === 1) readAhead(p.args[0]!);
   const [{ defaultJobs, expandInputs, runBatch }, { checkOutputOptions }] = await Promise.all([import('./batch.js'), import('./common.js')]);
   const files = expandInputs(p.args, bool(p.opts.recursive), io);
   if (files.length === 0) return EXIT_FAIL;
