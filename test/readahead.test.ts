@@ -3,9 +3,12 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifyInput, openInput, releaseInput } from '../src/module/index.js';
+import { classifyInput, openInput, releaseInput, setBeforeRenameHook } from '../src/module/index.js';
+import { loadBaseBtf } from '../src/btf/load.js';
 import { smallestFirst } from '../src/cli/batch.js';
+import { finishModule } from '../src/cli/common.js';
 import { run } from '../src/cli/main.js';
+import { distillModule } from '../src/distill/module.js';
 import { readAhead, takeReadAhead } from '../src/module/readahead.js';
 import { fixture, rawBtf } from './helpers.js';
 
@@ -129,7 +132,7 @@ describe('releasing an input\'s bytes when its task is done', () => {
   });
 });
 
-describe('a batch\'s order', () => {
+describe('a batch\'s order and memory', () => {
   it('processes the smallest modules first (ties and unreadable files as given) and prints in the order given', async () => {
     const sized = [300, 100, -1, 100, 200].map((n) => (n < 0 ? join(tmp, 'missing.ko') : file(new Uint8Array(n))));
     expect([...smallestFirst(sized)]).toEqual([2, 1, 3, 4, 0]);
@@ -139,5 +142,27 @@ describe('a batch\'s order', () => {
     const lines: string[] = [];
     expect(await run(['distill', '-B', VMLINUX, '--out-dir', dir, ...mods], { out: (l) => lines.push(l), err: () => undefined })).toBe(0);
     expect(lines.map((l) => l.slice(0, l.indexOf(':')))).toEqual(mods);
+  });
+
+  it('frees the module it read once the output is written, before the fsync and the rename', async () => {
+    const ko = join(tmp, 'af_key.ko');
+    writeFileSync(ko, execFileSync('xz', ['-dc', fixture('k612/modules/af_key.ko.xz')]));
+    const input = await openInput(ko);
+    const base = await loadBaseBtf(VMLINUX);
+    const r = distillModule(input.elf!, base, { file: ko });
+    const dest = join(tmp, 'af_key.out.ko');
+    let atRename = -1;
+    setBeforeRenameHook(() => { atRename = input.elf!.bytes.length; });
+    try {
+      await finishModule(input, r.pieces, dest, undefined);
+    } finally {
+      setBeforeRenameHook(null);
+    }
+    expect(atRename).toBe(0);
+    // and what was written is the module distilled, as a run writes it
+    const again = join(tmp, 'again');
+    mkdirSync(again);
+    expect(await run(['distill', '-B', VMLINUX, '--out-dir', again, ko], { out: () => undefined, err: () => undefined })).toBe(0);
+    expect(readFileSync(dest).equals(readFileSync(join(again, 'af_key.ko')))).toBe(true);
   });
 });

@@ -128,7 +128,10 @@ export interface WriteResult {
   signed: boolean;
 }
 
-/** Sign (optionally), recompress as the input was, and write atomically. */
+/**
+ * Sign (optionally), recompress as the input was, and write atomically. The input's bytes are
+ * released (releaseInput) once written: nothing may read them afterwards.
+ */
 export async function finishModule(input: InputFile, elf: ElfPieces, dest: string, sign: SignOptions | undefined): Promise<WriteResult> {
   let signed = false;
   let bytes: Uint8Array | null = null;
@@ -139,10 +142,11 @@ export async function finishModule(input: InputFile, elf: ElfPieces, dest: strin
   if (dest === STDOUT) {
     writeStdout(compress(bytes ?? elfBytes(elf), input.compression, input.path));
   } else if (!bytes && input.compression === 'none') {
-    // Unchanged ranges go from the input's buffer straight to the file.
-    await writeFileAtomic(dest, elf.pieces);
+    // Unchanged ranges go from the input's buffer straight to the file; once there, the input is
+    // freed (releaseInput) while the fsync waits on the disk.
+    await writeFileAtomic(dest, elf.pieces, { afterWrite: () => releaseInput(input) });
   } else {
-    await writeModule(dest, bytes ?? elfBytes(elf), { compression: input.compression });
+    await writeModule(dest, bytes ?? elfBytes(elf), { compression: input.compression, afterWrite: () => releaseInput(input) });
   }
   return { dest, signatureDropped: input.signature !== null && !signed, signed };
 }

@@ -7,6 +7,11 @@ import { compress, type Compression } from './compress.js';
 export interface WriteOptions {
   /** Mode for a new file (an existing target keeps its own). */
   mode?: number;
+  /**
+   * Called once the data is written to the temp file, before the fsync: the caller may free
+   * what the data was made from (a batch frees the module it read while the disk catches up).
+   */
+  afterWrite?: () => void;
 }
 
 /** Test hook: a function called after the temp file is written, before the rename. */
@@ -177,6 +182,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | readonly 
     try {
       writeAll(fd, data instanceof Uint8Array ? [data] : data);
       fchmodSync(fd, mode);
+      opts.afterWrite?.();
       await fsyncAsync(fd);
     } finally {
       closeSync(fd);
@@ -214,11 +220,12 @@ function ioError(path: string, e: unknown): ModbtfError {
 export interface WriteModuleOptions {
   compression: Compression;
   mode?: number;
+  afterWrite?: () => void;
 }
 
 /** Compress as the input was, then write atomically. */
 export async function writeModule(path: string, elf: Uint8Array, opts: WriteModuleOptions): Promise<void> {
   const data = compress(elf, opts.compression, path);
-  await writeFileAtomic(path, data, { mode: opts.mode });
+  await writeFileAtomic(path, data, { mode: opts.mode, afterWrite: opts.afterWrite });
 }
 
