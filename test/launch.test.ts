@@ -1,6 +1,6 @@
 /** bin/modbtf's start-up: the bundle compiled with the code cache the build made for it (src/cli/launch.cts). */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -65,5 +65,32 @@ describe('the CLI bundle and its code cache', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('crc7.ko.xz');
+  });
+});
+
+describe('standard output and error, written without Node\'s streams', () => {
+  const bin = join(repoRoot, 'bin/modbtf');
+  const mods = ['crc7', 'tcp_bbr'].map((m) => join(repoRoot, 'test/fixtures/k612/modules', `${m}.ko.xz`));
+  const vmlinux = join(tmp, 'vmlinux.btf');
+  writeFileSync(vmlinux, spawnSync('xz', ['-dc', join(repoRoot, 'test/fixtures/k612/vmlinux.btf.xz')], { maxBuffer: 1 << 26 }).stdout);
+
+  it('a full stdout is an error said on stderr, exit 1', () => {
+    const r = spawnSync('sh', ['-c', `'${bin}' --version > /dev/full`], { encoding: 'utf8' });
+    expect([r.status, r.stdout, r.stderr]).toEqual([1, '', 'modbtf: cannot write to stdout: no space left on device\n']);
+  });
+
+  it.skipIf(!existsSync('/usr/bin/script'))('a batch draws its progress bar on a terminal, and only there', () => {
+    const out = join(tmp, 'bar');
+    const cmd = `'${bin}' distill -B '${vmlinux}' --out-dir '${tmp}' ${mods.map((m) => `'${m}'`).join(' ')}`;
+    // a pseudo-terminal (script), stdout to a file
+    const t = spawnSync('script', ['-qfec', `${cmd} > '${out}'`, '/dev/null'], { encoding: 'latin1' });
+    expect(t.status).toBe(0);
+    expect(t.stdout).toContain(`] 1/2 ${mods[0]!.slice(-40).padEnd(40)}`);
+    expect(t.stdout).toContain(`] 2/2 ${mods[1]!.slice(-40).padEnd(40)}`);
+    expect(t.stdout).toContain('modbtf: 2 module signatures dropped');
+    expect(readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => l.slice(0, l.indexOf(':')))).toEqual(mods);
+    // stderr a pipe: the same lines, no bar
+    const p = spawnSync('sh', ['-c', `${cmd} > /dev/null`], { encoding: 'latin1' });
+    expect([p.status, p.stderr]).toEqual([0, 'modbtf: 2 module signatures dropped (rewriting invalidates them; re-sign with --sign-key/--sign-cert)\n']);
   });
 });

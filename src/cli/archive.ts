@@ -57,7 +57,7 @@ export async function cmdMinCoreArchive(o: MinCoreArchiveOptions, io: Output, pr
 
   const outDir = o.outDir === undefined ? undefined : resolve(o.outDir);
   if (outDir) makeDir(outDir);
-  const bar = new Progress(entries.length, progress && !o.json);
+  const bar = await Progress.create(entries.length, progress && !o.json);
   // Reported in tree order whatever order the workers finish in.
   const pending: (ArchiveResult | undefined)[] = new Array(entries.length);
   const index = new Map(entries.map((e, i) => [e.rel, i]));

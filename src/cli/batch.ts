@@ -138,7 +138,7 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
   let printed = 0;
   let failed = 0;
   let unsigned = 0;
-  const bar = new Progress(files.length, progress);
+  const bar = await Progress.create(files.length, progress);
   const flush = (): void => {
     while (printed < files.length && results[printed]) {
       const r = results[printed]!;

@@ -1,11 +1,11 @@
 /** What every module-rewriting command shares: opening, output paths, signing, writing, reporting. */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { ElfFile, elfBytes, type ElfPieces } from '../elf/index.js';
 import { ModbtfError, ioReason } from '../errors.js';
 import { compress, openInput, releaseInput, writeFileAtomic, writeModule, type InputFile } from '../module/index.js';
-import { describeError } from './io.js';
+import { describeError, writeFd } from './io.js';
 import { childProcess } from '../lazy.js';
 
 export { describeError, stdio, type Output } from './io.js';
@@ -19,19 +19,10 @@ export const STDOUT = '-';
 
 /** Write bytes to stdout (fd 1), whole. */
 export function writeStdout(data: Uint8Array): void {
-  let off = 0;
-  while (off < data.length) {
-    try {
-      off += writeSync(1, data, off, data.length - off);
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      // A non-blocking pipe that is full: wait a little for the reader.
-      if (err.code === 'EAGAIN') {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-        continue;
-      }
-      throw new ModbtfError('E_WRITE', `cannot write to stdout: ${ioReason(err)}`, { file: STDOUT });
-    }
+  try {
+    writeFd(1, data);
+  } catch (e) {
+    throw new ModbtfError('E_WRITE', `cannot write to stdout: ${ioReason(e)}`, { file: STDOUT });
   }
 }
 

@@ -7,7 +7,7 @@
  * never reads or writes a module. A command loads its modules when it runs.
  */
 import { SEC_BASE_MINIMAL } from '../btf/sections.js';
-import { ModbtfError, ioReason } from '../errors.js';
+import { ModbtfError } from '../errors.js';
 import { DEFAULT_MAX_INPUT_SIZE, setDefaultMaxInputSize } from '../module/limits.js';
 import { readAhead } from '../module/readahead.js';
 import { parsePlain } from './argv.js';
@@ -322,17 +322,7 @@ export async function run(argv: string[], io: Output = stdio): Promise<number> {
   }
 }
 
-/** A closed stdout (`modbtf dump ... | head`) ends the run quietly: what is left to say has no reader. */
-function quietOnClosedPipe(): void {
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
-    process.stderr.write(`modbtf: cannot write to stdout: ${ioReason(e)}\n`);
-    process.exit(EXIT_FAIL);
-  });
-}
-
 export async function main(argv: string[]): Promise<void> {
-  quietOnClosedPipe();
   const rc = await run(argv);
   process.exitCode = rc;
 }

@@ -1,16 +1,46 @@
 /** A one-line progress bar on stderr, drawn only when stderr is a terminal. */
-export class Progress {
-  private readonly tty: boolean;
-  constructor(private readonly total: number, enabled: boolean) {
-    this.tty = enabled && process.stderr.isTTY === true && total > 1;
+import { fstatSync } from 'node:fs';
+import { writeFd } from './io.js';
+
+/**
+ * Whether stderr is a terminal. Only a character device can be one: node:tty (which loads
+ * Node's net module) is asked only then, not for the file or pipe of a script or a packager.
+ */
+async function stderrIsTty(): Promise<boolean> {
+  try {
+    if (!fstatSync(2).isCharacterDevice()) return false;
+  } catch {
+    return false;
   }
+  return (await import('node:tty')).isatty(2);
+}
+
+export class Progress {
+  private tty = false;
+  private constructor(private readonly total: number) {}
+
+  static async create(total: number, enabled: boolean): Promise<Progress> {
+    const p = new Progress(total);
+    p.tty = enabled && total > 1 && await stderrIsTty();
+    return p;
+  }
+
+  private write(text: string): void {
+    try {
+      writeFd(2, Buffer.from(text));
+    } catch {
+      // nowhere to report it
+    }
+  }
+
   tick(done: number, name: string): void {
     if (!this.tty) return;
     const width = 30;
     const fill = Math.round((done / this.total) * width);
-    process.stderr.write(`\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${this.total} ${name.slice(-40).padEnd(40)}`);
+    this.write(`\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${this.total} ${name.slice(-40).padEnd(40)}`);
   }
+
   clear(): void {
-    if (this.tty) process.stderr.write(`\r${' '.repeat(80)}\r`);
+    if (this.tty) this.write(`\r${' '.repeat(80)}\r`);
   }
 }

@@ -154,17 +154,18 @@ export async function writeFileAtomic(path: string, data: Uint8Array | readonly 
   let owner: { uid: number; gid: number } | null = null;
   try {
     // A symlink target is replaced by the file, not followed; the file takes the mode and owner
-    // of the file the link pointed to, when there is one.
-    let st = lstatSync(path);
-    if (st.isSymbolicLink()) {
+    // of the file the link pointed to, when there is one. (No target yet: undefined, not an
+    // exception to build and catch, once per module of a batch.)
+    let st = lstatSync(path, { throwIfNoEntry: false });
+    if (st?.isSymbolicLink()) {
       try {
         st = statSync(path);
       } catch {
         // a dangling link: a new file
       }
     }
-    if (st.isDirectory()) throw new ModbtfError('E_WRITE', 'cannot write: is a directory', { file: path });
-    if (st.isFile()) {
+    if (st?.isDirectory()) throw new ModbtfError('E_WRITE', 'cannot write: is a directory', { file: path });
+    if (st?.isFile()) {
       mode = st.mode & 0o7777;
       owner = { uid: st.uid, gid: st.gid };
     }
