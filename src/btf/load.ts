@@ -1,5 +1,6 @@
 /** Loading BTF from whatever file holds it: raw BTF, a vmlinux or module ELF, compressed or not. */
 import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ModbtfError } from '../errors.js';
 import { openInput, type InputFile, type LimitOptions } from '../module/index.js';
 import { Btf } from './btf.js';
@@ -23,6 +24,11 @@ const baseCache = new Map<string, Promise<Btf>>();
  * vmlinux ELF's `.BTF`. Parsed once per path per process.
  */
 export function loadBaseBtf(path: string, opts: LimitOptions = {}): Promise<Btf> {
+  // The absolute path as given, then as resolved (another spelling of the same file): a batch
+  // asks for its kernel once per module, with the same string.
+  const abs = resolve(path);
+  const given = baseCache.get(abs);
+  if (given) return given;
   let key = path;
   try {
     key = realpathSync(path);
@@ -42,6 +48,10 @@ export function loadBaseBtf(path: string, opts: LimitOptions = {}): Promise<Btf>
     })();
     baseCache.set(key, p);
     p.catch(() => baseCache.delete(key));
+  }
+  if (key !== abs) {
+    baseCache.set(abs, p);
+    p.catch(() => baseCache.delete(abs));
   }
   return p;
 }
