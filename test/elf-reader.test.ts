@@ -67,6 +67,20 @@ describe('ELF reader', () => {
     }
   });
 
+  it('symbolsIn(section) is symbols() of that section, read with or without the whole table', () => {
+    const bytes = inputs[1]![1]; // tcp_bbr.ko: it has .BTF_ids
+    const ids = ElfFile.parse(bytes).section('.BTF_ids')!;
+    const first = ElfFile.parse(bytes).symbolsIn(ids.index);
+    const elf = ElfFile.parse(bytes);
+    const all = elf.symbols();
+    const expected = all.filter((s) => s.shndx === ids.index);
+    expect(expected.length).toBeGreaterThan(2);
+    expect(expected.some((s) => s.name.startsWith('__BTF_ID__'))).toBe(true);
+    expect(first).toEqual(expected);
+    expect(elf.symbolsIn(ids.index)).toEqual(expected);
+    expect(all.length).toBeGreaterThan(expected.length);
+  });
+
   it('refuses what elfy could not read and names the rest as elfy does, for mutated headers', () => {
     let seed = 0x9e3779b9;
     const rnd = (n: number): number => {

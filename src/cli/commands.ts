@@ -259,7 +259,7 @@ export function inspectInput(input: InputFile, opts: { bootImage?: boolean } = {
     const sec = elf.section(name);
     if (!sec) continue;
     const idsSec = elf.section(BTF_IDS_SECTION);
-    const layout = idsSec ? btfIdsLayout(elf.data(idsSec), idsSec.index, elf.symbols(), elf.littleEndian, { file }) : null;
+    const layout = idsSec ? btfIdsLayout(elf.data(idsSec), idsSec.index, elf.symbolsIn(idsSec.index), elf.littleEndian, { file }) : null;
     sections.push({ name, size: sec.size, slots: layout?.slots.length ?? 0 });
   }
   let state: BtfState;

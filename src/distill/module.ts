@@ -77,7 +77,7 @@ export function mapModuleOnto(elf: ElfFile, base: Btf, file?: string, opts: MapO
   let ids: Uint8Array | null = null;
   if (idsSec) {
     const raw = elf.data(idsSec);
-    const layout = btfIdsLayout(raw, idsSec.index, elf.symbols(), elf.littleEndian, { file });
+    const layout = btfIdsLayout(raw, idsSec.index, elf.symbolsIn(idsSec.index), elf.littleEndian, { file });
     ids = remapBtfIds(raw, layout, m.idMap, elf.littleEndian, { file }).bytes;
   }
   return { split: m.split, ids, redone: false, mappedStandalone: { mapped: m.mapped, kept: m.kept }, funcsKept: m.funcsKept };
@@ -154,7 +154,7 @@ export function distillModule(elf: ElfFile, base: Btf, opts: DistillModuleOption
   const { split, ids, redone, mappedStandalone } = splitOnBase(elf, base, opts);
   const moduleTypes = split.nrTypes;
   const idsSec = elf.section(SEC_BTF_IDS);
-  const layout = idsSec && ids ? btfIdsLayout(ids, idsSec.index, elf.symbols(), elf.littleEndian, { file }) : null;
+  const layout = idsSec && ids ? btfIdsLayout(ids, idsSec.index, elf.symbolsIn(idsSec.index), elf.littleEndian, { file }) : null;
   const extraBase = layout && ids ? slotBaseIds(ids, layout, split, elf.littleEndian, file) : [];
   const r = distill(split, { extraBase });
   const baseBytes = r.base.bytesView();

@@ -181,9 +181,22 @@ export class ElfFile {
 
   /** `.symtab` symbols (names from its linked string table); [] without one. */
   symbols(): ElfSymbol[] {
-    if (this.symCache) return this.symCache;
+    this.symCache ??= this.readSymbols(-1);
+    return this.symCache;
+  }
+
+  /**
+   * The `.symtab` symbols defined in section `shndx`, in table order: what symbols() holds
+   * for it, without decoding the others (a module has thousands; .BTF_ids needs a few).
+   */
+  symbolsIn(shndx: number): ElfSymbol[] {
+    return this.symCache ? this.symCache.filter((sym) => sym.shndx === shndx) : this.readSymbols(shndx);
+  }
+
+  /** Symbols of section `shndx`, or all with -1. */
+  private readSymbols(shndx: number): ElfSymbol[] {
     const symtab = this.sections.find((s) => s.type === SHT_SYMTAB);
-    if (!symtab) return (this.symCache = []);
+    if (!symtab) return [];
     const strtab = this.sections[symtab.link];
     if (!strtab || strtab.type !== SHT_STRTAB) {
       throw new ModbtfError('E_ELF_SECTION', `symbol table links to section ${symtab.link}, which is not a string table`, { file: this.file, section: symtab.name });
@@ -194,14 +207,15 @@ export class ElfFile {
     const out: ElfSymbol[] = [];
     const strEnd = strtab.offset + strtab.size;
     for (let o = symtab.offset; o + ent <= symtab.offset + symtab.size; o += ent) {
+      const sh = this.is64 ? dv.getUint16(o + 6, le) : dv.getUint16(o + 14, le);
+      if (shndx >= 0 && sh !== shndx) continue;
       const nameOff = dv.getUint32(o, le);
       const info = this.is64 ? dv.getUint8(o + 4) : dv.getUint8(o + 12);
-      const shndx = this.is64 ? dv.getUint16(o + 6, le) : dv.getUint16(o + 14, le);
       const value = this.is64 ? dv.getBigUint64(o + 8, le) : BigInt(dv.getUint32(o + 4, le));
       const size = this.is64 ? dv.getBigUint64(o + 16, le) : BigInt(dv.getUint32(o + 8, le));
       const name = nameOff < strtab.size ? this.cstr(strtab.offset + nameOff, strEnd) : '';
-      out.push({ name, value, size, type: info & 0xf, bind: info >> 4, shndx });
+      out.push({ name, value, size, type: info & 0xf, bind: info >> 4, shndx: sh });
     }
-    return (this.symCache = out);
+    return out;
   }
 }

@@ -54,7 +54,7 @@ export function distilledParts(elf: ElfFile, file?: string): DistilledParts | nu
 function remapIds(elf: ElfFile, ids: Uint8Array | null, map: Uint32Array, file?: string): { bytes: Uint8Array | null; slots: number } {
   const sec = elf.section(SEC_BTF_IDS);
   if (!sec || !ids) return { bytes: null, slots: 0 };
-  const layout = btfIdsLayout(ids, sec.index, elf.symbols(), elf.littleEndian, { file });
+  const layout = btfIdsLayout(ids, sec.index, elf.symbolsIn(sec.index), elf.littleEndian, { file });
   const r = remapBtfIds(ids, layout, map, elf.littleEndian, { file });
   return { bytes: r.bytes, slots: r.slots };
 }
