@@ -1,14 +1,16 @@
 /** A one-line progress bar on stderr, drawn only when stderr is a terminal. */
-import { fstatSync } from 'node:fs';
+import { fstatSync, statSync } from 'node:fs';
 import { writeFd } from './io.js';
 
 /**
- * Whether stderr is a terminal. Only a character device can be one: node:tty (which loads
- * Node's net module) is asked only then, not for the file or pipe of a script or a packager.
+ * Whether stderr is a terminal. Only a character device other than /dev/null can be one:
+ * node:tty (which loads Node's net module, several ms) is asked only then, not for the file,
+ * pipe or /dev/null of a script or a packager.
  */
 async function stderrIsTty(): Promise<boolean> {
   try {
-    if (!fstatSync(2).isCharacterDevice()) return false;
+    const st = fstatSync(2);
+    if (!st.isCharacterDevice() || st.rdev === statSync('/dev/null').rdev) return false;
   } catch {
     return false;
   }
