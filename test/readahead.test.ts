@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyInput, openInput, releaseInput, setBeforeRenameHook } from '../src/module/index.js';
 import { loadBaseBtf } from '../src/btf/load.js';
-import { smallestFirst } from '../src/cli/batch.js';
+import { fileSizes, smallestFirst } from '../src/cli/batch.js';
 import { finishModule } from '../src/cli/common.js';
 import { run } from '../src/cli/main.js';
 import { distillModule } from '../src/distill/module.js';
@@ -135,7 +135,8 @@ describe('releasing an input\'s bytes when its task is done', () => {
 describe('a batch\'s order and memory', () => {
   it('processes the smallest modules first (ties and unreadable files as given) and prints in the order given', async () => {
     const sized = [300, 100, -1, 100, 200].map((n) => (n < 0 ? join(tmp, 'missing.ko') : file(new Uint8Array(n))));
-    expect([...smallestFirst(sized)]).toEqual([2, 1, 3, 4, 0]);
+    expect([...fileSizes(sized)]).toEqual([300, 100, 0, 100, 200]);
+    expect([...smallestFirst(fileSizes(sized))]).toEqual([2, 1, 3, 4, 0]);
     const mods = ['af_key', 'crc7', 'tcp_bbr'].map((m) => fixture('k612/modules', `${m}.ko.xz`));
     const dir = join(tmp, 'ordered');
     mkdirSync(dir);

@@ -87,34 +87,8 @@ const BYTES_PER_WORKER = 128 * 2 ** 20;
 /** Compressed modules cost more per byte read (decompression, recompression). */
 const COMPRESSED_WEIGHT = 4;
 
-/**
- * Threads for a batch when --jobs is not given: one, unless the input is big
- * enough for more to pay off, and never more than the cores not already busy.
- */
-export function defaultJobs(files: readonly string[] = []): number {
-  const cores = availableParallelism();
-  let work = 0;
-  for (const f of files) {
-    try {
-      work += statSync(f).size * (MODULE_RE.exec(f)?.[1] ? COMPRESSED_WEIGHT : 1);
-    } catch {
-      // reported when opened
-    }
-  }
-  const idle = Math.max(1, Math.round(cores - loadavg()[0]!));
-  return Math.max(1, Math.min(cores, idle, Math.floor(work / BYTES_PER_WORKER)));
-}
-
-/**
- * The order to process `files` in: smallest first (a file that cannot be
- * stat'ed counts as empty; it fails when opened), ties in the order given.
- * The small modules' records reach V8 before it optimizes the loops that
- * the big ones run for long: the optimized code has seen every kind of
- * record and is not thrown away when a big module brings a new one. On the
- * 53 corpus modules, one thread: 626 ms in the order given, 559 ms smallest
- * first, 685 ms largest first. Messages are still printed in the order given.
- */
-export function smallestFirst(files: readonly string[]): Uint32Array {
+/** Each file's size in bytes; 0 for one that cannot be stat'ed (it is reported when opened). */
+export function fileSizes(files: readonly string[]): Float64Array {
   const sizes = new Float64Array(files.length);
   for (let i = 0; i < files.length; i++) {
     try {
@@ -123,17 +97,44 @@ export function smallestFirst(files: readonly string[]): Uint32Array {
       sizes[i] = 0;
     }
   }
-  const order = Uint32Array.from(files.keys());
+  return sizes;
+}
+
+/**
+ * Threads for a batch when --jobs is not given: one, unless the input is big
+ * enough for more to pay off, and never more than the cores not already busy.
+ */
+export function defaultJobs(files: readonly string[] = [], sizes = fileSizes(files)): number {
+  const cores = availableParallelism();
+  let work = 0;
+  for (let i = 0; i < files.length; i++) work += sizes[i]! * (MODULE_RE.exec(files[i]!)?.[1] ? COMPRESSED_WEIGHT : 1);
+  const idle = Math.max(1, Math.round(cores - loadavg()[0]!));
+  return Math.max(1, Math.min(cores, idle, Math.floor(work / BYTES_PER_WORKER)));
+}
+
+/**
+ * The order to process files of these sizes in (fileSizes): smallest first,
+ * ties in the order given. The small modules' records reach V8 before it
+ * optimizes the loops that the big ones run for long: the optimized code has
+ * seen every kind of record and is not thrown away when a big module brings a
+ * new one. On the 53 corpus modules, one thread: 626 ms in the order given,
+ * 559 ms smallest first, 685 ms largest first. Messages are still printed in
+ * the order given.
+ */
+export function smallestFirst(sizes: Float64Array): Uint32Array {
+  const order = Uint32Array.from(sizes.keys());
   // (a typed array's sort is not stable: ties are ordered by index)
   return order.sort((a, b) => sizes[a]! - sizes[b]! || a - b);
 }
 
 /**
- * Run `kind` over `files` with up to `jobs` workers; print each module's
- * messages in input order; a summary line when several modules were given
- * and any failed. Resolves to 0, or 1 if any module failed.
+ * Run `kind` over `files` with up to `jobs` workers (defaultJobs when not
+ * given); print each module's messages in input order; a summary line when
+ * several modules were given and any failed. Resolves to 0, or 1 if any
+ * module failed.
  */
-export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[], jobs: number, io: Output, progress = false): Promise<number> {
+export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[], jobs: number | undefined, io: Output, progress = false): Promise<number> {
+  const sizes = fileSizes(files);
   const results: (TaskResult | undefined)[] = new Array(files.length);
   let printed = 0;
   let failed = 0;
@@ -159,8 +160,8 @@ export async function runBatch(kind: TaskKind, opts: TaskOptions, files: string[
   // dist/cli/worker.js, next to this module, or below the bundled CLI (dist/modbtf.cjs).
   const workerUrl = [new URL('./worker.js', import.meta.url), new URL('./cli/worker.js', import.meta.url)]
     .find((u) => existsSync(fileURLToPath(u)));
-  const n = Math.min(jobs, files.length);
-  const order = smallestFirst(files);
+  const n = Math.min(jobs ?? defaultJobs(files, sizes), files.length);
+  const order = smallestFirst(sizes);
   if (n <= 1 || !workerUrl) {
     // Several modules in flight: while one waits on its fsync (thread pool), the next is computed.
     let next = 0;

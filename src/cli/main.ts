@@ -74,11 +74,11 @@ async function batch(kind: TaskKind, p: Parsed, opts: TaskOptions, io: Output): 
   const kernel = 'kernel' in opts ? opts.kernel : opts.base;
   if (kernel !== undefined) readAhead(kernel);
   if (p.args.length === 1) readAhead(p.args[0]!);
-  const [{ defaultJobs, expandInputs, runBatch }, { checkOutputOptions }] = await Promise.all([import('./batch.js'), import('./common.js')]);
+  const [{ expandInputs, runBatch }, { checkOutputOptions }] = await Promise.all([import('./batch.js'), import('./common.js')]);
   const files = expandInputs(p.args, bool(p.opts.recursive), io);
   if (files.length === 0) return EXIT_FAIL;
   checkOutputOptions(files, opts);
-  const jobs = typeof p.opts.jobs === 'number' ? p.opts.jobs : defaultJobs(files);
+  const jobs = typeof p.opts.jobs === 'number' ? p.opts.jobs : undefined;
   return runBatch(kind, opts, files, jobs, io, io === stdio && !opts.json);
 }
 
