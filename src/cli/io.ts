@@ -53,7 +53,7 @@ function toStdout(data: Uint8Array): void {
 }
 
 /** Standard error: if it cannot be written, there is nowhere to say so. */
-function toStderr(data: Uint8Array): void {
+export function toStderr(data: Uint8Array): void {
   try {
     writeFd(2, data);
   } catch {

@@ -1,6 +1,6 @@
 /** A one-line progress bar on stderr, drawn only when stderr is a terminal. */
 import { fstatSync, statSync } from 'node:fs';
-import { writeFd } from './io.js';
+import { toStderr } from './io.js';
 
 /**
  * Whether stderr is a terminal. Only a character device other than /dev/null can be one:
@@ -18,31 +18,20 @@ async function stderrIsTty(): Promise<boolean> {
 }
 
 export class Progress {
-  private tty = false;
-  private constructor(private readonly total: number) {}
+  private constructor(private readonly total: number, private readonly tty: boolean) {}
 
   static async create(total: number, enabled: boolean): Promise<Progress> {
-    const p = new Progress(total);
-    p.tty = enabled && total > 1 && await stderrIsTty();
-    return p;
-  }
-
-  private write(text: string): void {
-    try {
-      writeFd(2, Buffer.from(text));
-    } catch {
-      // nowhere to report it
-    }
+    return new Progress(total, enabled && total > 1 && await stderrIsTty());
   }
 
   tick(done: number, name: string): void {
     if (!this.tty) return;
     const width = 30;
     const fill = Math.round((done / this.total) * width);
-    this.write(`\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${this.total} ${name.slice(-40).padEnd(40)}`);
+    toStderr(Buffer.from(`\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${done}/${this.total} ${name.slice(-40).padEnd(40)}`));
   }
 
   clear(): void {
-    if (this.tty) this.write(`\r${' '.repeat(80)}\r`);
+    if (this.tty) toStderr(Buffer.from(`\r${' '.repeat(80)}\r`));
   }
 }
