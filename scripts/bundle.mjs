@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
+import { BUILD_ID_LEN, BUILD_TAG } from '../dist/cli/launch.cjs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
@@ -39,8 +40,8 @@ await build({
 // The bundle's first line names its build (a hash of its text), which its code cache must name too
 // (src/cli/launch.cts).
 const text = readFileSync('dist/modbtf.cjs', 'utf8');
-const buildId = createHash('sha256').update(text).digest('hex').slice(0, 16);
-writeFileSync('dist/modbtf.cjs', `//modbtf-build:${buildId}\n${text}`);
+const buildId = createHash('sha256').update(text).digest('hex').slice(0, BUILD_ID_LEN);
+writeFileSync('dist/modbtf.cjs', `${BUILD_TAG}${buildId}\n${text}`);
 
 // V8's code cache of the bundle, made by running it over the test fixtures with the V8 flags
 // bin/modbtf's #! line gives (V8 refuses a cache made with other flags).
